@@ -1,0 +1,314 @@
+"""One typed configuration tree for the whole pipeline.
+
+A run's configuration is a preset YAML file shipped in ``pdfgc/configs`` (or a user file),
+plus ``--set key.path=value`` overrides, validated once by pydantic with ``extra="forbid"``
+so that a typo names the bad key and the allowed ones. Each component receives only its own
+section (``cfg.data``, ``cfg.labels``, ...), never the whole tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pdfgc.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+PRESETS = ("tiny", "paper")
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, assignment is validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AudioConfig(Section):
+    """Log-mel features as in the public PD-FGC inference release (librosa conventions)."""
+
+    sample_rate: int = 16000
+    """Audio is resampled to this rate (Hz), mono."""
+    rms_target: float = 0.1
+    """Waveform is scaled so that its RMS equals this value before the STFT (0 disables)."""
+    n_fft: int = 1280
+    hop_length: int = 160
+    """10 ms at 16 kHz: 4 mel frames per video frame at 25 fps."""
+    n_mels: int = 80
+    fmin: float = 125.0
+    fmax: float = 7600.0
+    ref_db: float = 20.0
+    min_db: float = -100.0
+    window_frames: int = 5
+    """Video frames in the audio window given to the audio encoder (centred; 5 -> 20 mel frames)."""
+
+
+class DataConfig(Section):
+    """Decoding, face cropping and shard writing."""
+
+    fps: int = 25
+    crop_size: int = 224
+    """Side of the aligned face crop in pixels."""
+    alignment: Literal["pdfgc", "box"] = "pdfgc"
+    """'pdfgc': the release's similarity transform (eyes + inner mouth to a fixed template);
+    'box': a square, temporally smoothed detector box grown by ``box_scale``."""
+    box_scale: float = 1.6
+    image_format: Literal["jpg", "webp"] = "jpg"
+    image_quality: int = Field(90, ge=1, le=100)
+    chunk_frames: int = 100
+    """Frames per WebDataset sample (a clip is cut into chunks of this length; 100 = 4 s)."""
+    min_chunk_frames: int = 25
+    """A trailing chunk shorter than this is dropped; a clip shorter than this is quarantined."""
+    max_decode_side: int = 1280
+    """Frames whose longer side exceeds this are scaled down by ffmpeg while decoding."""
+    detect_every: int = 5
+    """Run the face detector every N frames and track landmarks in between."""
+    max_faces: int = 1
+    """Policy for several faces: a frame with more than this many faces ends the track."""
+    shard_target_mb: float = 256.0
+    shard_prefix: str = "pdfgc"
+    min_audio_rms: float = 1e-4
+    """A clip whose audio RMS is below this is quarantined as silent."""
+
+
+class LabelsConfig(Section):
+    """Which backend computes each label; licensed backends read weights from ``weights_dir``."""
+
+    landmarks: Literal["dlib", "fan"] = "dlib"
+    pose: Literal["pnp", "deep3d"] = "pnp"
+    eyes: Literal["landmarks"] = "landmarks"
+    expression: Literal["landmarks", "emoca"] = "landmarks"
+    weights_dir: str | None = None
+    """Folder with licensed model files (FAN, Deep3DFaceRecon + BFM, EMOCA + FLAME)."""
+
+
+class ModelConfig(Section):
+    """Network sizes. ``paper`` follows the public inference release; ``tiny`` runs on a CPU."""
+
+    preset: Literal["tiny", "paper"] = "paper"
+    image_size: int = 224
+    app_dim: int = 2048
+    app_map_channels: int = 512
+    motion_dim: int = 512
+    lip_dim: int = 500
+    pose_dim: int = 6
+    eye_dim: int = 6
+    exp_dim: int = 30
+    audio_dim: int = 512
+    base_channels: int = 64
+    """Width multiplier for the convolutional trunks (tiny preset shrinks it)."""
+    disc_scales: int = 2
+    disc_layers: int = 4
+    perceptual: Literal["vgg19", "stlpips_vgg16", "none"] = "vgg19"
+    """Backbone of the perceptual loss: 'vgg19' needs ``vgg19_weights``; 'stlpips_vgg16' uses the
+    VGG16 trunk shipped by the stlpips-pytorch wheel; 'none' disables the term."""
+    vgg19_weights: str | None = None
+
+
+class LossWeights(Section):
+    image: float = 1.0
+    feature_matching: float = 10.0
+    vgg: float = 10.0
+    adversarial: float = 1.0
+    mot: float = 1.0
+    contrastive: float = 100.0
+    eye: float = 1.0
+    pose: float = 1.0
+    decor: float = 1.0
+    con: float = 1.0
+
+
+class StageConfig(Section):
+    """Hyper-parameters of one progressive stage (defaults from the release's config)."""
+
+    steps: int = 500_000
+    batch_size: int = 32
+    """Per process (per GPU)."""
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.0, 0.99)
+    lr_step_every: int = 80_000
+    lr_gamma: float = 0.93
+    grad_accum: int = 1
+    k_frames: int = 8
+    """Stage 1: appearance frames per sample; stage 3: expression window length."""
+    temperature: float = 1.0
+    """Softmax temperature of the contrastive losses (1.0 = the paper's plain cosine)."""
+    memory_bank: int = 1024
+    """Stage 3: M, the number of recent features kept for L_decor."""
+    weights: LossWeights = Field(default_factory=LossWeights)
+
+
+class TrainConfig(Section):
+    stage1: StageConfig = Field(default_factory=StageConfig)
+    stage2: StageConfig = Field(default_factory=StageConfig)
+    stage3: StageConfig = Field(default_factory=StageConfig)
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """'auto': bf16 autocast on CUDA, fp32 on CPU."""
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    rdzv_endpoint: str = "127.0.0.1:29500"
+    max_restarts: int = 0
+    num_workers: int = 2
+    """DataLoader workers per rank."""
+    shuffle_buffer: int = 256
+    log_every: int = 10
+    image_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_last: int = 3
+    ema_decay: float | None = None
+    deterministic: bool = False
+
+
+class TrackingConfig(Section):
+    uri: str | None = None
+    """MLflow tracking URI; None -> ``sqlite:///<workdir>/mlflow.db`` (embedded)."""
+    experiment: str = "pdfgc"
+    registered_model: str = "pdfgc-generator"
+
+
+class ComputeConfig(Section):
+    dask_address: str | None = None
+    """Address of an existing Dask scheduler; None starts a LocalCluster."""
+    n_workers: int | None = None
+    """LocalCluster workers; None = one per core."""
+    processes: bool = False
+    """LocalCluster workers as processes (True) or threads (False, the embedded default,
+    since decode, detection and encoding release the GIL)."""
+
+
+class PdfgcConfig(Section):
+    """The whole configuration tree."""
+
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """``{"data.fps": 25, ...}``: the shape MLflow params want."""
+        return _flatten(self.model_dump(mode="json"))
+
+    def digest(self, *sections: str) -> str:
+        """A short stable hash of the given sections (all when none are given)."""
+        dumped = self.model_dump(mode="json")
+        picked = {k: dumped[k] for k in sections} if sections else dumped
+        return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _resolve_source(source: str | Path) -> Path:
+    if str(source) in PRESETS:
+        return CONFIG_DIR / f"{source}.yaml"
+    return Path(source)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.path=value")
+    key, raw = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def _apply_override(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {'.'.join(path)}: {part} is not a section")
+    node[path[-1]] = value
+
+
+def _format_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown config key '{where}'{_allowed_keys(err['loc'])}")
+        else:
+            lines.append(f"config key '{where}': {err['msg']}")
+    return "; ".join(lines)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    model: Any = PdfgcConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return ""
+        model = field.annotation
+    return f" (allowed: {', '.join(model.model_fields)})"
+
+
+def load_config(source: str | Path = "paper", overrides: list[str] | None = None) -> PdfgcConfig:
+    """Load a preset name or YAML path, apply ``key.path=value`` overrides and validate.
+
+    Examples
+    --------
+    >>> cfg = load_config("tiny", ["data.fps=25", "train.stage1.steps=3"])
+    >>> cfg.train.stage1.steps
+    3
+    """
+    path = _resolve_source(source)
+    tree = _read_yaml(path)
+    base = tree.pop("base", None)
+    if base is not None:
+        tree = _deep_merge(_read_yaml(_resolve_source(base)), tree)
+    for item in overrides or []:
+        keys, value = _parse_override(item)
+        _apply_override(tree, keys, value)
+    try:
+        return PdfgcConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_format_error(exc)}") from None
+
+
+def save_config(cfg: PdfgcConfig, path: Path) -> Path:
+    """Write the resolved config atomically (every rank of a job reads this one file)."""
+    from pdfgc.io import atomic_write_text
+
+    atomic_write_text(path, cfg.to_yaml())
+    return path
