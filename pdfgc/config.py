@@ -143,6 +143,11 @@ class StageConfig(Section):
 
 
 class TrainConfig(Section):
+    critic: StageConfig = Field(default_factory=lambda: StageConfig(steps=20_000, lr=1e-3, betas=(0.9, 0.999)))
+    """Stage 'critic': small label regressors (pose, expression, gaze, blink) trained on the shards'
+    precomputed labels; they stand in for EMOCA and a gaze network in L_mot and L_con."""
+    critic_backend: Literal["trained", "emoca"] = "trained"
+    """'trained': the critic stage above; 'emoca': licensed EMOCA + gaze networks from labels.weights_dir."""
     stage1: StageConfig = Field(default_factory=StageConfig)
     stage2: StageConfig = Field(default_factory=StageConfig)
     stage3: StageConfig = Field(default_factory=StageConfig)
@@ -178,8 +183,16 @@ class ComputeConfig(Section):
     n_workers: int | None = None
     """LocalCluster workers; None = one per core."""
     processes: bool = False
-    """LocalCluster workers as processes (True) or threads (False, the embedded default,
-    since decode, detection and encoding release the GIL)."""
+    """LocalCluster workers as processes (True) or threads (False, the embedded default:
+    decode, detection and encoding release the GIL, and Prefect's ephemeral API needs no
+    server only when tasks run in the flow's process)."""
+    cluster_class: str | None = None
+    """Dotted path of a Dask cluster class (e.g. ``dask_jobqueue.SLURMCluster``,
+    ``dask_kubernetes.operator.KubeCluster``); used when ``dask_address`` is None."""
+    cluster_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments for ``cluster_class`` (queue, cores, memory, image, ...)."""
+    adapt_max: int | None = None
+    """With ``cluster_class``: scale adaptively between 1 and this many workers."""
 
 
 class PdfgcConfig(Section):

@@ -1,0 +1,214 @@
+"""The ``pdfgc`` command: parse arguments, load one config, call the library or a flow.
+
+Errors a user can cause (a bad config key, a missing input) print one line and exit 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pdfgc.config import PRESETS, PdfgcConfig, load_config
+from pdfgc.errors import InputError, PdfgcError
+
+_logger = logging.getLogger("pdfgc")
+STAGE_CHOICES = ("critic", "1", "2", "3", "all")
+
+
+def _config_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--config", default=None,
+        help=f"a preset ({', '.join(PRESETS)}) or a YAML file; default depends on the command",
+    )
+    parent.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config key, e.g. --set data.fps=25 (repeatable)",
+    )
+    parent.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parent
+
+
+def _add_demo(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("demo", parents=[parent], help="run the whole pipeline on the bundled sample set",
+                       description="Sample set -> shards -> critic and stages 1-3 (torchrun) -> "
+                       "MLflow -> a synthesized mp4 and an HTML report, in one Prefect flow.")
+    p.add_argument("--workdir", type=Path, default=Path("demo-work"), help="output folder (default: demo-work)")
+    p.add_argument("--speakers", type=int, default=3, help="speakers in the generated sample set")
+    p.add_argument("--clips", type=int, default=2, help="clips per speaker")
+    p.add_argument("--seconds", type=float, default=6.0, help="seconds per clip")
+    p.set_defaults(func=_run_demo, default_config="tiny")
+
+
+def _add_preprocess(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("preprocess", parents=[parent], help="videos -> WebDataset shards (Prefect + Dask)",
+                       description="Decode, track and align faces, compute audio features and labels, "
+                       "write shards, manifest.parquet and quarantine.parquet. Resumable and incremental.")
+    p.add_argument("input", help="folder, fsspec URL, or a .csv/.parquet list of videos")
+    p.add_argument("--out", required=True, help="output folder or fsspec URL for the shards")
+    p.add_argument("--dask-address", default=None, help="attach to this Dask scheduler instead of a LocalCluster")
+    p.set_defaults(func=_run_preprocess, default_config="paper")
+
+
+def _add_label(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("label", parents=[parent], help="print every label of an image or video as JSON lines")
+    p.add_argument("file", type=Path, help="an image or a video")
+    p.add_argument("--backend", default=None, help="landmark backend (dlib, fan); default from config")
+    p.add_argument("--out", type=Path, default=None, help="write JSON lines here instead of stdout")
+    p.set_defaults(func=_run_label, default_config="paper")
+
+
+def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("train", parents=[parent], help="run training stages with torchrun, tracked in MLflow")
+    p.add_argument("--shards", required=True, help="shard folder, brace pattern or fsspec URL")
+    p.add_argument("--stage", choices=STAGE_CHOICES, default="all", help="stage to run (all = critic,1,2,3)")
+    p.add_argument("--preset", choices=PRESETS, default=None, help="shorthand for --config PRESET")
+    p.add_argument("--max-steps", type=int, default=None, help="cap the steps of every stage")
+    p.add_argument("--nproc", type=int, default=None, help="processes per node (default: config)")
+    p.add_argument("--nnodes", type=int, default=None, help="nodes (default: config)")
+    p.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder")
+    p.set_defaults(func=_run_train, default_config="paper")
+
+
+def _add_synthesize(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("synthesize", parents=[parent], help="portrait + audio (+ driver videos) -> mp4")
+    p.add_argument("--model", required=True, help="export.pt path or models:/NAME/VERSION")
+    p.add_argument("--portrait", type=Path, required=True, help="source portrait image")
+    p.add_argument("--audio", type=Path, required=True, help="audio or video file whose sound drives the lips")
+    p.add_argument("--pose", type=Path, default=None, help="video driving head pose (default: portrait, still)")
+    p.add_argument("--eyes", type=Path, default=None, help="video driving gaze and blinks")
+    p.add_argument("--expression", type=Path, default=None, help="video driving the expression")
+    p.add_argument("--out", type=Path, default=Path("synth.mp4"), help="output mp4")
+    p.set_defaults(func=_run_synthesize, default_config=None)
+
+
+def _add_model(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("model", help="inspect the networks")
+    msub = p.add_subparsers(dest="model_command", required=True)
+    s = msub.add_parser("summary", parents=[parent], help="parameters and FLOPs per network")
+    s.add_argument("--preset", choices=PRESETS, default=None, help="shorthand for --config PRESET")
+    s.set_defaults(func=_run_model_summary, default_config="paper")
+
+
+def _add_config(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("config", help="inspect the configuration")
+    csub = p.add_subparsers(dest="config_command", required=True)
+    s = csub.add_parser("show", parents=[parent], help="print the effective config as YAML")
+    s.set_defaults(func=_run_config_show, default_config="paper")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pdfgc",
+        description="Prepare talking-head data and train PD-FGC: preprocess -> train (3 stages) -> synthesize.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parent = _config_parent()
+    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_model, _add_config):
+        add(sub, parent)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> PdfgcConfig:
+    source = getattr(args, "preset", None) or args.config or args.default_config or "paper"
+    return load_config(source, args.overrides)
+
+
+def _run_config_show(args: argparse.Namespace) -> int:
+    print(_load(args).to_yaml(), end="")
+    return 0
+
+
+def _run_model_summary(args: argparse.Namespace) -> int:
+    from pdfgc.models.summary import summarize
+
+    print(summarize(_load(args).model))
+    return 0
+
+
+def _run_label(args: argparse.Namespace) -> int:
+    _require_path(args.file)
+    from pdfgc.labels.cli import label_file
+
+    cfg = _load(args)
+    if args.backend:
+        cfg.labels.landmarks = args.backend
+    return label_file(args.file, cfg.labels, args.out)
+
+
+def _run_preprocess(args: argparse.Namespace) -> int:
+    from flows.preprocess import preprocess
+
+    cfg = _load(args)
+    if args.dask_address:
+        cfg.compute.dask_address = args.dask_address
+    summary = preprocess(args.input, args.out, cfg)
+    return 0 if summary["videos_ok"] or summary["videos_total"] == 0 else 1
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from flows.train import train
+
+    cfg = _load(args)
+    if args.nproc:
+        cfg.train.nproc_per_node = args.nproc
+    if args.nnodes:
+        cfg.train.nnodes = args.nnodes
+    train(args.shards, args.out, cfg, stage=args.stage, max_steps=args.max_steps)
+    return 0
+
+
+def _run_synthesize(args: argparse.Namespace) -> int:
+    from pdfgc.synth.synthesize import SynthesisInputs, synthesize
+
+    for path in (args.portrait, args.audio, args.pose, args.eyes, args.expression):
+        if path is not None:
+            _require_path(path)
+    inputs = SynthesisInputs(args.portrait, args.audio, args.pose, args.eyes, args.expression)
+    overrides = args.overrides if args.config or args.overrides else None
+    out = synthesize(args.model, inputs, args.out, config_source=args.config, overrides=overrides)
+    print(out)
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from flows.demo import demo
+
+    demo(args.workdir, _load(args), speakers=args.speakers, clips=args.clips, seconds=args.seconds)
+    return 0
+
+
+def _require_path(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(getattr(args, "verbose", False))
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except PdfgcError as exc:
+        print(f"pdfgc: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pdfgc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

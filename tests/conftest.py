@@ -1,0 +1,42 @@
+"""Shared fixtures: real footage from ../shared/samples and the generated sample set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_SAMPLES = Path(os.environ.get("PDFGC_SHARED_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
+
+os.environ.setdefault("WDS_SECURE", "1")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_samples() -> Path:
+    """Real talking-head clips and portraits; CI lays ../shared beside the checkout."""
+    if not (SHARED_SAMPLES / "videos").is_dir():
+        pytest.fail(
+            f"real sample footage not found at {SHARED_SAMPLES}: clone the project next to "
+            "its shared/ folder or set PDFGC_SHARED_SAMPLES"
+        )
+    return SHARED_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def real_videos(shared_samples: Path) -> list[Path]:
+    return sorted((shared_samples / "videos").glob("*.mp4"))
+
+
+@pytest.fixture(scope="session")
+def real_portraits(shared_samples: Path) -> list[Path]:
+    return sorted((shared_samples / "images").glob("*.png"))
