@@ -57,7 +57,7 @@ def _add_preprocess(sub: argparse._SubParsersAction, parent: argparse.ArgumentPa
 def _add_label(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("label", parents=[parent], help="print every label of an image or video as JSON lines")
     p.add_argument("file", type=Path, help="an image or a video")
-    p.add_argument("--backend", default=None, help="landmark backend (dlib, fan); default from config")
+    p.add_argument("--backend", default=None, help="select a backend: dlib or fan (landmarks), pnp or deep3d (pose), emoca (expression), learned (gaze)")
     p.add_argument("--out", type=Path, default=None, help="write JSON lines here instead of stdout")
     p.set_defaults(func=_run_label, default_config="paper")
 
@@ -132,12 +132,9 @@ def _run_model_summary(args: argparse.Namespace) -> int:
 
 def _run_label(args: argparse.Namespace) -> int:
     _require_path(args.file)
-    from pdfgc.labels.cli import label_file
+    from pdfgc.labels.cli import label_file, with_backend
 
-    cfg = _load(args)
-    if args.backend:
-        cfg.labels.landmarks = args.backend
-    return label_file(args.file, cfg.labels, args.out)
+    return label_file(args.file, with_backend(_load(args).labels, args.backend), args.out)
 
 
 def _run_preprocess(args: argparse.Namespace) -> int:

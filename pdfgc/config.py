@@ -80,7 +80,9 @@ class LabelsConfig(Section):
 
     landmarks: Literal["dlib", "fan"] = "dlib"
     pose: Literal["pnp", "deep3d"] = "pnp"
-    eyes: Literal["landmarks"] = "landmarks"
+    eyes: Literal["landmarks", "learned"] = "landmarks"
+    """'learned': gaze from a learned estimator (``gaze_resnet50.pth`` in ``weights_dir``);
+    blink always comes from the landmarks."""
     expression: Literal["landmarks", "emoca"] = "landmarks"
     weights_dir: str | None = None
     """Folder with licensed model files (FAN, Deep3DFaceRecon + BFM, EMOCA + FLAME)."""
