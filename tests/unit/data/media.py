@@ -1,0 +1,19 @@
+"""Make small test videos with the ffmpeg binary (from the real sample clips, in tmp folders)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+FAST_H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def cut_clip(source: Path, target: Path, seconds: float = 2.0, size: str = "256:256", start: float = 0.0) -> Path:
+    """A short H.264 + AAC copy of ``source`` scaled to ``size``."""
+    ffmpeg("-ss", str(start), "-i", str(source), "-t", str(seconds), "-vf", f"scale={size}", *FAST_H264,
+           "-c:a", "aac", "-ar", "16000", str(target))
+    return target
