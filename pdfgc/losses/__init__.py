@@ -1,0 +1,1 @@
+"""PD-FGC losses (docs/MODEL.md): contrastive, pose, decorrelation, perceptual, adversarial, motion."""
