@@ -10,6 +10,23 @@ from prefect_dask import DaskTaskRunner
 from pdfgc.config import ComputeConfig
 
 
+def share_ephemeral_api() -> None:
+    """Let process workers report to the flow's own API in embedded mode.
+
+    With no ``PREFECT_API_URL``, Prefect starts a temporary API server for the flow's process;
+    a Dask worker process would start another one on the same SQLite file (slow, and
+    "database is locked"). Starting that same server now and exporting its URL makes the
+    workers, which inherit the environment, talk to it instead.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+
+
 def build_task_runner(compute: ComputeConfig) -> DaskTaskRunner:
     if compute.dask_address:
         return DaskTaskRunner(address=compute.dask_address)
@@ -26,4 +43,5 @@ def build_task_runner(compute: ComputeConfig) -> DaskTaskRunner:
     }
     if compute.processes:
         kwargs["host"] = "127.0.0.1"
+        share_ephemeral_api()
     return DaskTaskRunner(cluster_kwargs=kwargs)

@@ -184,10 +184,9 @@ class ComputeConfig(Section):
     """Address of an existing Dask scheduler; None starts a LocalCluster."""
     n_workers: int | None = None
     """LocalCluster workers; None = one per core."""
-    processes: bool = False
-    """LocalCluster workers as processes (True) or threads (False, the embedded default:
-    decode, detection and encoding release the GIL, and Prefect's ephemeral API needs no
-    server only when tasks run in the flow's process)."""
+    processes: bool = True
+    """LocalCluster workers as processes (default: dlib's face detector does not run in
+    parallel across threads) or threads (lighter to start, for tiny inputs)."""
     cluster_class: str | None = None
     """Dotted path of a Dask cluster class (e.g. ``dask_jobqueue.SLURMCluster``,
     ``dask_kubernetes.operator.KubeCluster``); used when ``dask_address`` is None."""
