@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLES = Path(os.environ.get("PDFGC_SHARED_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
@@ -14,6 +15,8 @@ os.environ.setdefault("WDS_SECURE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Small tensors on 2 cores: one intra-op thread is several times faster than oversubscribing.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
