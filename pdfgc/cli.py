@@ -17,6 +17,7 @@ from pdfgc.errors import InputError, PdfgcError
 
 _logger = logging.getLogger("pdfgc")
 STAGE_CHOICES = ("critic", "1", "2", "3", "all")
+NOISY_LOGGERS = ("httpx", "httpcore", "distributed", "asyncio", "urllib3", "alembic")
 
 
 def _config_parent() -> argparse.ArgumentParser:
@@ -144,7 +145,8 @@ def _run_preprocess(args: argparse.Namespace) -> int:
     if args.dask_address:
         cfg.compute.dask_address = args.dask_address
     summary = preprocess(args.input, args.out, cfg)
-    return 0 if summary["videos_ok"] or summary["videos_total"] == 0 else 1
+    all_new_failed = summary["videos_new"] > 0 and summary["videos_ok"] == 0
+    return 1 if all_new_failed else 0
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -190,6 +192,8 @@ def _configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

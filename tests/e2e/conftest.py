@@ -1,0 +1,120 @@
+"""Real engines on loopback for the end-to-end tests: a Prefect server, a Dask scheduler with
+worker processes, and the generated sample set. Each starts once per test session."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SERVER_START_TIMEOUT = 120
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before it was ready")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not ready after {timeout} s")
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1 with its own PREFECT_HOME; yields the API URL."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true"}
+    log = open(home / "server.log", "wb")
+    process = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_until(lambda: http_ok(f"{api}/health"), SERVER_START_TIMEOUT, "prefect server", process)
+        yield api
+    finally:
+        stop(process)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory, prefect_server: str) -> Iterator[dict]:
+    """A `dask scheduler` and two single-threaded `dask worker` processes on loopback; the
+    workers report task runs to the Prefect server."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask")
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "OMP_NUM_THREADS": "1"}
+    scheduler = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], env=env, stdout=open(logs / "scheduler.log", "wb"), stderr=subprocess.STDOUT)
+    workers: list[subprocess.Popen] = []
+    try:
+        wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, 60, "dask scheduler", scheduler)
+        for index in range(2):
+            workers.append(subprocess.Popen(
+                [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+                 "--name", f"w{index}"], env=env, stdout=open(logs / f"worker{index}.log", "wb"), stderr=subprocess.STDOUT))
+        wait_until(lambda: _n_workers(address) == 2, 90, "dask workers")
+        yield {"address": address, "workers": workers, "scheduler": scheduler}
+    finally:
+        for process in [*workers, scheduler]:
+            stop(process)
+
+
+def _n_workers(address: str) -> int:
+    from distributed import Client
+
+    with Client(address, timeout=5) as client:
+        return len(client.scheduler_info()["workers"])
+
+
+def load_generator():
+    path = REPO_ROOT / "datasets" / "sample" / "generate.py"
+    spec = importlib.util.spec_from_file_location("pdfgc_sample_generator_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def sample_set(tmp_path_factory) -> Path:
+    """The bundled sample set at reduced size: 3 speakers x 1 clip x 5 s."""
+    root = tmp_path_factory.mktemp("sample")
+    load_generator().generate_sample_set(root, speakers=3, clips_per_speaker=1, seconds=5.0)
+    return root
