@@ -31,6 +31,9 @@ STYLE_ORDER = ("app", "lip", "exp", "eye", "pose")
 """Order of the parts in G's style vector, as in the release."""
 LEAKY_SLOPE = 0.2
 DEMOD_EPS = 1e-8
+POSE_UNITS = (30.0, 30.0, 30.0, 100.0, 100.0, 1000.0)
+"""Divisors that bring the 6D pose (degrees, degrees, degrees, mm, mm, mm) to order 1 before it
+joins G's style; raw units (tz is about 1300 mm) would swamp the other factors."""
 
 
 def style_layout(cfg: ModelConfig) -> dict[str, slice]:
@@ -157,7 +160,9 @@ class Generator(nn.Module):
         _check_size(cfg)
         self.layout = style_layout(cfg)
         self.decoder = StyledDecoder(cfg, max(part.stop for part in self.layout.values()))
+        self.register_buffer("pose_units", torch.tensor(POSE_UNITS[: cfg.pose_dim]), persistent=False)
 
     def forward(self, app: AppearanceFeatures, lip: torch.Tensor, pose: torch.Tensor, eye: torch.Tensor,
                 exp: torch.Tensor) -> torch.Tensor:
-        return self.decoder(app.spatial, assemble_style(app.global_feat, lip, pose, eye, exp))
+        style = assemble_style(app.global_feat, lip, pose / self.pose_units, eye, exp)
+        return self.decoder(app.spatial, style)
