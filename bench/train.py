@@ -1,0 +1,117 @@
+"""Training-side throughput on this machine, in one run.
+
+1. Loader: samples/s of ``build_loader`` (stage 1: K app frames + 1 driver decoded per sample;
+   in the main process, and with 2 DataLoader workers) against a single-process raw baseline that reads the same tars with ``tarfile`` and JPEG-decodes the same
+   number of frames per sample with cv2 (no labels, no resize, no collation). Goal: >= 0.8.
+2. DDP: median step time of stage 2 (real task, tiny preset) under torchrun with 2 processes
+   against 1 process (gloo, CPU, OMP_NUM_THREADS=1 per rank). Goal: <= 1.25.
+
+Loader and raw runs alternate 3 times and the best of each counts; the DDP runs alternate
+twice (min of the per-run medians), since the machine may be shared.
+
+Usage: ``python bench/train.py [--clips 24] [--frames 25] [--steps 20] [--stage 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import statistics
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from pdfgc.config import load_config, save_config  # noqa: E402
+from pdfgc.data.loader import build_loader, expand_shards  # noqa: E402
+from pdfgc.train.launch import launch_stage  # noqa: E402
+from pdfgc.train.metrics import read_metrics_jsonl  # noqa: E402
+from tests.helpers.shards import write_test_shards  # noqa: E402
+
+_logger = logging.getLogger("bench.train")
+
+CROP = 224
+WARMUP_STEPS = 3
+REPEATS = 3
+DDP_REPEATS = 2
+
+
+def raw_samples_per_s(shards: str, frames_per_sample: int, n_samples: int) -> float:
+    """tarfile + cv2.imdecode of ``frames_per_sample`` frames per sample, nothing else."""
+    start, done = time.perf_counter(), 0
+    while done < n_samples:
+        for url in expand_shards(shards):
+            with tarfile.open(url) as tar:
+                members = {m.name: m for m in tar.getmembers()}
+                for name in (n for n in members if n.endswith(".frames.mjpeg")):
+                    offsets = np.load(io.BytesIO(tar.extractfile(members[name.replace("frames.mjpeg", "frame_offsets.npy")]).read()))
+                    blob = tar.extractfile(members[name]).read()
+                    for t in range(frames_per_sample):
+                        cv2.imdecode(np.frombuffer(blob[offsets[t] : offsets[t + 1]], np.uint8), cv2.IMREAD_COLOR)
+                    done += 1
+                    if done >= n_samples:
+                        return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start)
+
+
+def loader_samples_per_s(shards: str, n_batches: int, workers: int) -> float:
+    cfg = load_config("tiny", [f"train.num_workers={workers}", "train.shuffle_buffer=16"])
+    loader = build_loader(shards, "1", cfg, rank=0, world_size=1, seed=0, num_batches=n_batches)
+    start, samples = time.perf_counter(), 0
+    for batch in loader:
+        samples += len(batch["key"])
+    return samples / (time.perf_counter() - start)
+
+
+def median_step_time(config: Path, stage: str, shards: str, out: Path, nproc: int, steps: int) -> float:
+    launch_stage(config, stage, shards, out, nproc=nproc, max_steps=steps,
+                 tracking_uri=f"sqlite:///{out.parent / 'mlflow.db'}", log_prefix=f"[{nproc} proc]")
+    metrics = read_metrics_jsonl(out / "metrics.jsonl")
+    return statistics.median(m["step_time_s"] for step, m in metrics.items() if step > WARMUP_STEPS)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=24)
+    parser.add_argument("--frames", type=int, default=25)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--stage", default="2")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_test_shards(root / "shards", n_clips=args.clips, frames=args.frames, crop_size=CROP, clips_per_shard=4)
+        shards = str(root / "shards")
+        frames_per_sample = load_config("tiny").train.stage1.k_frames + 1
+        loader_rate = raw_rate = workers_rate = 0.0
+        for _ in range(REPEATS):  # interleaved, best of each: the machine may be shared
+            loader_rate = max(loader_rate, loader_samples_per_s(shards, 4 * args.clips, workers=0))
+            raw_rate = max(raw_rate, raw_samples_per_s(shards, frames_per_sample, n_samples=8 * args.clips))
+        workers_rate = loader_samples_per_s(shards, 16 * args.clips, workers=2)
+        config = save_config(load_config("tiny", ["train.image_every=0", "train.checkpoint_every=0"]), root / "config.yaml")
+        single = double = float("inf")
+        for repeat in range(DDP_REPEATS):
+            single = min(single, median_step_time(config, args.stage, shards, root / f"p1_{repeat}", 1, args.steps))
+            double = min(double, median_step_time(config, args.stage, shards, root / f"p2_{repeat}", 2, args.steps))
+    figures = {
+        "loader_samples_per_s": round(loader_rate, 1), "raw_tar_jpeg_samples_per_s": round(raw_rate, 1),
+        "loader_vs_raw": round(loader_rate / raw_rate, 3),
+        "loader_2_workers_samples_per_s": round(workers_rate, 1), "loader_2_workers_vs_raw": round(workers_rate / raw_rate, 3), "frames_decoded_per_sample": frames_per_sample,
+        "crop": CROP, "stage": args.stage, "step_time_1proc_s": round(single, 4),
+        "step_time_2proc_s": round(double, 4), "ddp_2proc_vs_1proc": round(double / single, 3),
+    }
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

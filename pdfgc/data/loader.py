@@ -1,0 +1,544 @@
+"""Training batches from WebDataset shards: safe decoding, deterministic order, exact resume.
+
+The pipeline per rank (and per DataLoader worker) is a ``wds.DataPipeline``:
+
+1. ``_EpochShardSource``: an endless stream of shard URLs. Epoch ``e`` shuffles the shard list
+   with ``seed + e`` (the same on every rank), then gives each reader slot (rank x worker) its
+   share: whole shards when there are at least as many shards as slots, otherwise every slot
+   reads every shard and keeps every ``n_slots``-th sample (the sample-level split that small
+   data sets need).
+2. fsspec opening, tar member expansion (``tarfile`` "r:" for seekable files, webdataset's
+   ``tar_file_expander`` otherwise) and webdataset's ``group_by_keys``, with a rate-limited
+   log-and-continue handler for unreadable tars.
+3. ``_refuse_unsafe``: raises UnsafeShardError for pickle-like members or unsafe names. Nothing
+   is decoded by webdataset: members stay bytes until this module decodes them itself.
+4. train/val split by a stable hash of the sample key.
+5. ``_plan_samples``: picks the frames each sample contributes from ``face_ok.npy`` only,
+   with an RNG seeded by (seed, slot, sample index), so a pick never depends on where a run
+   started; then a shuffle buffer seeded by (seed, slot). Epoch markers from the reader let
+   ``_require_samples`` stop a stream that has no usable sample instead of spinning forever.
+6. fast-forward: a resumed run drops the first ``start_step`` batches' worth of plans without
+   decoding a single image, then ``_decode`` reads just the picked JPEG frames.
+7. ``wds.batched`` with a dict collation, and ``with_epoch`` so that every rank yields exactly
+   the same number of batches.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import logging
+import os
+import random
+import re
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import braceexpand
+import cv2
+import fsspec
+import numpy as np
+import torch
+import webdataset as wds
+from webdataset.tariterators import group_by_keys, tar_file_expander
+
+from pdfgc.config import PdfgcConfig, StageConfig
+from pdfgc.errors import InputError, UnsafeShardError
+from pdfgc.train.task_base import STAGES
+
+_logger = logging.getLogger(__name__)
+
+UNSAFE_EXTENSIONS = frozenset({"pyd", "pickle", "pkl", "pth", "pt"})
+VAL_FRACTION_DENOMINATOR = 10
+"""1 sample in 10 (by key hash) is held out as ``split="val"``."""
+MEL_ROWS_PER_FRAME = 4
+LABEL_NAMES = ("pose", "expression", "gaze", "blink", "landmarks")
+ERROR_LOG_INTERVAL_S = 30.0
+REDUCED_DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                        8: cv2.IMREAD_REDUCED_COLOR_8}
+"""libjpeg scales in the DCT domain: decoding a 224 crop for a 64 model reads it at 112 (2x less work)."""
+NPY_MAGIC = b"\x93NUMPY"
+NPY_HEADER = re.compile(rb"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (False|True), 'shape': \(([\d, ]*)\), *\}")
+WDS_META_MEMBER = re.compile(r"__[^/]*__($|/)")
+"""Members webdataset's own tar reader skips (``__meta__`` style names)."""
+SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+class RateLimitedLogAndContinue:
+    """A webdataset handler: log a bad tar/sample at most once per interval, then go on."""
+
+    def __init__(self, interval_s: float = ERROR_LOG_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self.suppressed = 0
+        self._last = -float("inf")
+
+    def __call__(self, exn: Exception) -> bool:
+        if isinstance(exn, UnsafeShardError):
+            raise exn
+        now = time.monotonic()
+        if now - self._last >= self.interval_s:
+            _logger.warning("skipping unreadable shard data (%d similar suppressed): %r", self.suppressed, exn)
+            self._last, self.suppressed = now, 0
+        else:
+            self.suppressed += 1
+        return True
+
+
+def expand_shards(shards: str | list[str]) -> list[str]:
+    """Brace patterns, folders (their ``*.tar`` sorted) and lists, in order, as URLs."""
+    items = [shards] if isinstance(shards, str) else list(shards)
+    urls: list[str] = []
+    for item in items:
+        if "://" not in item and os.path.isdir(item):
+            urls.extend(sorted(glob.glob(os.path.join(item, "*.tar"))))
+        else:
+            urls.extend(braceexpand.braceexpand(item))
+    missing = [u for u in urls if "://" not in u and not os.path.isfile(u)]
+    if missing:
+        raise InputError(f"shard file(s) not found: {', '.join(missing[:3])}")
+    if not urls:
+        raise InputError(f"no shards found in {shards!r}")
+    return urls
+
+
+def stage_config(cfg: PdfgcConfig, stage: str) -> StageConfig:
+    """The StageConfig section of a stage name ('critic', '1', '2', '3')."""
+    if stage not in STAGES:
+        raise InputError(f"unknown stage {stage!r} (allowed: {', '.join(STAGES)})")
+    return cfg.train.critic if stage == "critic" else getattr(cfg.train, f"stage{stage}")
+
+
+@dataclass(frozen=True)
+class ReaderSlot:
+    """Which share of the data one reader (rank x DataLoader worker) reads."""
+
+    index: int
+    count: int
+
+
+def _logical_worker(start_step: int) -> tuple[int, int]:
+    """(role, workers) of this DataLoader worker. A DataLoader always asks worker 0 first, so a
+    run resumed after ``start_step`` batches rotates the roles: worker w plays the part of the
+    worker that would have produced batch ``start_step + w`` in an uninterrupted run."""
+    info = torch.utils.data.get_worker_info()
+    if info is None:
+        return 0, 1
+    return (info.id + start_step) % info.num_workers, info.num_workers
+
+
+def _current_slot(rank: int, world_size: int, start_step: int) -> ReaderSlot:
+    worker, workers = _logical_worker(start_step)
+    return ReaderSlot(index=rank * workers + worker, count=world_size * workers)
+
+
+class _EpochShardSource(torch.utils.data.IterableDataset):
+    """Endless shard URLs: reshuffled each epoch with ``seed + epoch``, split over reader slots."""
+
+    def __init__(self, urls: list[str], seed: int, slot: ReaderSlot) -> None:
+        super().__init__()
+        self.urls, self.seed, self.slot = urls, seed, slot
+        self.split_samples = len(urls) < slot.count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        epoch = 0
+        while True:
+            order = list(self.urls)
+            random.Random(self.seed + epoch).shuffle(order)
+            mine = order if self.split_samples else order[self.slot.index :: self.slot.count]
+            for url in mine:
+                yield {"url": url, "epoch": epoch}
+            epoch += 1
+
+
+def _open_urls(source: Iterable[dict[str, Any]], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
+    for item in source:
+        try:
+            with fsspec.open(item["url"], "rb") as stream:
+                yield {**item, "stream": stream}
+        except Exception as exn:  # noqa: BLE001 - the handler decides (log and continue)
+            if not handler(exn):
+                break
+
+
+EPOCH_END = "__epoch_end__"
+"""Marker item that ``_read_tars`` puts after each epoch's shards; filters pass it through."""
+
+
+def _keep_slot_samples(samples: Iterable[dict[str, Any]], slot: ReaderSlot, active: bool) -> Iterator[dict[str, Any]]:
+    """When shards are fewer than slots, keep every ``slot.count``-th sample of each epoch."""
+    counter = 0
+    for sample in samples:
+        if EPOCH_END in sample:
+            counter = 0
+        elif active and counter % slot.count != slot.index:
+            counter += 1
+            continue
+        else:
+            counter += 1
+        yield sample
+
+
+def _refuse_unsafe(samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for sample in samples:
+        if EPOCH_END not in sample:
+            _check_member_names(sample)
+        yield sample
+
+
+def _check_member_names(sample: dict[str, Any]) -> None:
+    key, url = str(sample.get("__key__")), sample.get("__url__")
+    if ".." in key or key.startswith("/") or "\\" in key:
+        raise UnsafeShardError(f"{url}: member name {key!r} escapes the sample folder; refusing the shard")
+    for ext in sample:
+        if ext.startswith("__"):
+            continue
+        if ext.rsplit(".", 1)[-1].lower() in UNSAFE_EXTENSIONS or "/" in ext:
+            raise UnsafeShardError(f"{url}: member {key}.{ext} has a pickle-like extension or a '/' in its name; refusing the shard")
+
+
+def is_val_key(key: str) -> bool:
+    """Stable across runs and machines (sha1 of the key, not Python's salted hash)."""
+    digest = hashlib.sha1(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % VAL_FRACTION_DENOMINATOR == 0
+
+
+def _select_split(samples: Iterable[dict[str, Any]], split: str) -> Iterator[dict[str, Any]]:
+    want_val = split == "val"
+    for sample in samples:
+        if EPOCH_END in sample or is_val_key(sample["__key__"]) == want_val:
+            yield sample
+
+
+def _load_npy(sample: dict[str, Any], name: str) -> np.ndarray:
+    payload = sample.get(f"{name}.npy")
+    if payload is None:
+        raise InputError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no {name}.npy")
+    try:
+        return read_npy(payload)
+    except ValueError as exc:
+        raise InputError(f"{sample.get('__url__')}: {sample.get('__key__')}.{name}.npy: {exc}") from None
+
+
+def read_npy(payload: bytes) -> np.ndarray:
+    """A read-only array from .npy bytes, never unpickling.
+
+    ``np.save``'s usual header is matched by a regex (``np.load`` parses it with
+    ``ast.literal_eval``, a fifth of the loader's time); any other header goes to
+    ``np.load(allow_pickle=False)``. Object dtypes are refused either way."""
+    match = None
+    if payload[:6] == NPY_MAGIC and payload[6] in (1, 2, 3):
+        length_bytes = 2 if payload[6] == 1 else 4
+        start = 8 + length_bytes
+        header_end = start + int.from_bytes(payload[8:start], "little")
+        match = NPY_HEADER.match(payload[start:header_end])
+    if match is None:
+        return np.load(io.BytesIO(payload), allow_pickle=False)
+    dtype = np.dtype(match.group(1).decode())
+    if dtype.hasobject:
+        raise ValueError("object arrays are refused")
+    shape = tuple(int(n) for n in match.group(3).split(b",") if n.strip())
+    flat = np.frombuffer(payload, dtype=dtype, count=int(np.prod(shape)), offset=header_end)
+    return flat.reshape(shape, order="F" if match.group(2) == b"True" else "C")
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Frames one sample contributes: ``driver`` is frame t; the lists depend on the stage."""
+
+    driver: int
+    others: tuple[int, ...] = ()
+    window: tuple[int, ...] = ()
+
+
+class StagePlanner:
+    """Chooses frames per stage from ``face_ok`` only (no image decoding)."""
+
+    def __init__(self, stage: str, cfg: PdfgcConfig) -> None:
+        self.stage = stage
+        self.k_app = cfg.train.stage1.k_frames
+        self.k_window = cfg.train.stage3.k_frames
+
+    def __call__(self, face_ok: np.ndarray, rng: np.random.Generator) -> FramePlan | None:
+        ok = np.flatnonzero(face_ok)
+        if self.stage == "critic":
+            return FramePlan(int(rng.choice(ok))) if ok.size else None
+        if ok.size < 2:
+            return None
+        if self.stage == "3":
+            return self._plan_window(face_ok, ok, rng)
+        driver = int(rng.choice(ok))
+        rest = ok[ok != driver]
+        if self.stage == "2":
+            return FramePlan(driver, (int(rng.choice(rest)),))
+        return FramePlan(driver, self._pick(rest, self.k_app, rng))
+
+    def _plan_window(self, face_ok: np.ndarray, ok: np.ndarray, rng: np.random.Generator) -> FramePlan | None:
+        half = self.k_window // 2
+        centres = [t for t in ok if t - half >= 0 and t - half + self.k_window <= face_ok.size
+                   and face_ok[t - half : t - half + self.k_window].all()]
+        if not centres:
+            return None
+        driver = int(rng.choice(centres))
+        window = tuple(range(driver - half, driver - half + self.k_window))
+        return FramePlan(driver, self._pick(ok[ok != driver], self.k_app, rng), window)
+
+    @staticmethod
+    def _pick(candidates: np.ndarray, count: int, rng: np.random.Generator) -> tuple[int, ...]:
+        replace = candidates.size < count
+        return tuple(int(i) for i in rng.choice(candidates, size=count, replace=replace))
+
+
+def _plan_samples(
+    samples: Iterable[dict[str, Any]], planner: StagePlanner, seed: int, slot: ReaderSlot
+) -> Iterator[dict[str, Any]]:
+    """Attach a FramePlan; the RNG is seeded by the sample's position in this reader's stream."""
+    index = 0
+    for sample in samples:
+        if EPOCH_END in sample:
+            yield sample
+            continue
+        rng = np.random.default_rng([seed, slot.index, slot.count, index])
+        index += 1
+        plan = planner(_load_npy(sample, "face_ok").astype(bool), rng)
+        if plan is None:
+            _logger.debug("sample %s has too few face frames for stage %s", sample["__key__"], planner.stage)
+            continue
+        yield {**sample, "__plan__": plan}
+
+
+def _require_samples(samples: Iterable[dict[str, Any]], stage: str, split: str) -> Iterator[dict[str, Any]]:
+    """The source is endless: an epoch with no usable sample would spin forever, so stop it.
+    Consumes the epoch markers."""
+    kept = 0
+    for sample in samples:
+        if EPOCH_END not in sample:
+            kept += 1
+            yield sample
+        elif kept == 0:
+            raise InputError(f"no sample in these shards is usable for stage {stage} in split {split!r}")
+        else:
+            kept = 0
+
+
+def _skip(samples: Iterable[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:
+    iterator = iter(samples)
+    for _ in range(count):
+        next(iterator, None)
+    yield from iterator
+
+
+class SampleDecoder:
+    """Decodes only the planned frames and labels of a sample into the stage's tensors."""
+
+    def __init__(self, stage: str, cfg: PdfgcConfig) -> None:
+        self.stage = stage
+        self.size = cfg.model.image_size
+        self.window_frames = cfg.audio.window_frames
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        plan: FramePlan = sample["__plan__"]
+        offsets = _load_npy(sample, "frame_offsets")
+        frames = _FrameReader(sample, offsets, self.size)
+        labels = {name: _load_npy(sample, name) for name in LABEL_NAMES}
+        mel = _load_npy(sample, "mel") if self.stage in ("2", "3") else None
+        out: dict[str, Any] = {"key": sample["__key__"]}
+        out.update(self._stage_tensors(plan, frames, labels, mel))
+        out.update(self._labels_at(labels, plan.driver, frames.scale))  # scale is known once a frame is decoded
+        return out
+
+    def _labels_at(self, labels: dict[str, np.ndarray], t: int, scale: float) -> dict[str, torch.Tensor]:
+        picked = {name: torch.from_numpy(labels[name][t].astype(np.float32)) for name in LABEL_NAMES}
+        picked["landmarks"] = picked["landmarks"] * scale  # (68, 2) in S pixels
+        return picked
+
+    def _stage_tensors(
+        self, plan: FramePlan, frames: _FrameReader, labels: dict[str, np.ndarray], mel: np.ndarray | None
+    ) -> dict[str, torch.Tensor]:
+        if self.stage == "critic":
+            return {"image": frames[plan.driver]}
+        if self.stage == "1":
+            return {"driver": frames[plan.driver], "app_frames": frames.stack(plan.others)}
+        if self.stage == "2":
+            other = plan.others[0]
+            lm2 = torch.from_numpy(labels["landmarks"][other].astype(np.float32)) * frames.scale
+            return {"frames": frames[plan.driver], "mel": self._mel_window(mel, plan.driver),
+                    "frames2": frames[other], "landmarks2": lm2}
+        return {"driver": frames[plan.driver], "app_frames": frames.stack(plan.others),
+                "window": frames.stack(plan.window), "mel": self._mel_window(mel, plan.driver),
+                "mel_window": torch.stack([self._mel_window(mel, t) for t in plan.window])}
+
+    def _mel_window(self, mel: np.ndarray, t: int) -> torch.Tensor:
+        return torch.from_numpy(audio_window(mel, t, self.window_frames))
+
+
+def audio_window(mel: np.ndarray, t: int, window_frames: int) -> np.ndarray:
+    """Rows ``[4 (t - w//2), 4 (t - w//2 + w))`` of a (4T, 80) log-mel, zero-padded beyond the
+    chunk (DATA_FORMAT.md alignment rule), as float32 (1, 80, 4w)."""
+    first = MEL_ROWS_PER_FRAME * (t - window_frames // 2)
+    rows = MEL_ROWS_PER_FRAME * window_frames
+    out = np.zeros((rows, mel.shape[1]), dtype=np.float32)
+    lo, hi = max(first, 0), min(first + rows, mel.shape[0])
+    if hi > lo:
+        out[lo - first : hi - first] = mel[lo:hi]
+    return out.T[None]  # (1, 80, 20)
+
+
+class _FrameReader:
+    """Decodes single JPEG/WebP frames out of ``frames.mjpeg`` on demand (cached per sample)."""
+
+    def __init__(self, sample: dict[str, Any], offsets: np.ndarray, size: int) -> None:
+        self.blob, self.offsets, self.size = sample["frames.mjpeg"], offsets, size
+        self.where = f"{sample.get('__url__')}: {sample.get('__key__')}.frames.mjpeg"
+        self.cache: dict[int, torch.Tensor] = {}
+        self.scale = 1.0
+
+    def __getitem__(self, t: int) -> torch.Tensor:
+        if t not in self.cache:
+            self.cache[t] = self._decode(t)
+        return self.cache[t]
+
+    def stack(self, indices: Iterable[int]) -> torch.Tensor:
+        return torch.stack([self[t] for t in indices])  # (K, 3, S, S)
+
+    def _decode(self, t: int) -> torch.Tensor:
+        encoded = np.frombuffer(self.blob[self.offsets[t] : self.offsets[t + 1]], dtype=np.uint8)
+        side = jpeg_width(encoded)
+        factor = reduction_factor(side, self.size) if side is not None else 1
+        bgr = cv2.imdecode(encoded, REDUCED_DECODE_FLAGS[factor])
+        if bgr is None:
+            raise InputError(f"{self.where}: frame {t} is not a decodable image")
+        self.scale = self.size / (side if side is not None else bgr.shape[1])
+        if bgr.shape[:2] != (self.size, self.size):
+            bgr = cv2.resize(bgr, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        rgb = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1]))  # (S, S, 3) uint8
+        return rgb.permute(2, 0, 1).float().div_(127.5).sub_(1.0)  # (3, S, S) in [-1, 1]
+
+
+def reduction_factor(side: int, size: int) -> int:
+    """The largest JPEG decode reduction (1, 2, 4, 8) that still leaves at least ``size`` pixels."""
+    return max(f for f in REDUCED_DECODE_FLAGS if side // f >= size or f == 1)
+
+
+def jpeg_width(encoded: np.ndarray) -> int | None:
+    """Width from a baseline/progressive JPEG's SOF header without decoding; None for other
+    formats (WebP) or an unreadable header, which are then decoded at full size."""
+    data = encoded.tobytes()
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 9 < len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker in SOF_MARKERS:
+            return int.from_bytes(data[pos + 7 : pos + 9], "big")
+        pos += 2 + length
+    return None
+
+
+def collate_batch(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors key by key; ``key`` stays a list of strings (webdataset's ``__key__`` is dropped)."""
+    batch: dict[str, Any] = {"key": [s["key"] for s in samples]}
+    for name in samples[0]:
+        if name != "key" and not name.startswith("__"):
+            batch[name] = torch.stack([s[name] for s in samples])
+    return batch
+
+
+def _batches_for_worker(total: int, worker: int, workers: int) -> int:
+    """How many of batches ``0 .. total-1`` a DataLoader worker yields (round-robin order)."""
+    return max(0, (total - worker + workers - 1) // workers)
+
+
+class StageBatchStream(torch.utils.data.IterableDataset):
+    """The per-reader pipeline; wrap in a DataLoader(batch_size=None) for worker processes."""
+
+    def __init__(self, urls: list[str], stage: str, cfg: PdfgcConfig, rank: int, world_size: int,
+                 seed: int, start_step: int, num_batches: int, split: str) -> None:
+        super().__init__()
+        self.urls, self.stage, self.cfg = urls, stage, cfg
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.start_step, self.num_batches, self.split = start_step, num_batches, split
+        self.batch_size = stage_config(cfg, stage).batch_size
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.pipeline())
+
+    def pipeline(self) -> wds.DataPipeline:
+        slot = _current_slot(self.rank, self.world_size, self.start_step)
+        worker, workers = _logical_worker(self.start_step)
+        source = _EpochShardSource(self.urls, self.seed, slot)
+        handler = RateLimitedLogAndContinue()
+        skip_batches = _batches_for_worker(self.start_step, worker, workers)
+        mine = _batches_for_worker(self.start_step + self.num_batches, worker, workers) - skip_batches
+        return wds.DataPipeline(
+            source,
+            lambda src: _read_tars(src, handler),
+            lambda s: _keep_slot_samples(s, slot, source.split_samples),
+            _refuse_unsafe,
+            lambda s: _select_split(s, self.split),
+            lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg), self.seed, slot),
+            lambda s: _require_samples(s, self.stage, self.split),
+            wds.shuffle(self.cfg.train.shuffle_buffer, initial=self.cfg.train.shuffle_buffer,
+                        rng=random.Random(self.seed * 7919 + slot.index)),
+            lambda s: _skip(s, skip_batches * self.batch_size),
+            wds.map(SampleDecoder(self.stage, self.cfg)),
+            wds.batched(self.batch_size, collation_fn=collate_batch, partial=False),
+        ).with_epoch(mine)
+
+
+def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
+    """Members of a seekable tar as webdataset's ``{"fname", "data", "__url__"}`` items.
+
+    ``tarfile`` mode "r:" reads about 3x faster than the stream mode "r|*" that webdataset's
+    own iterator uses; non-seekable streams still go through webdataset's ``tar_file_expander``."""
+    try:
+        with tarfile.open(fileobj=opened["stream"], mode="r:") as tar:
+            for member in tar:
+                if member.isreg() and not WDS_META_MEMBER.match(member.name):
+                    yield {"fname": member.name, "data": tar.extractfile(member).read(), "__url__": opened["url"]}
+    except (tarfile.TarError, OSError) as exn:
+        exn.args = (*exn.args, opened["url"])
+        if not handler(exn):
+            raise
+    yield {}  # end-of-shard marker, as webdataset's expander emits, so shards never mix in a group
+
+
+def _read_tars(source: Iterable[dict[str, Any]], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
+    """Tar expansion and webdataset's ``group_by_keys`` over fsspec-opened streams, with epoch markers."""
+    epoch = 0
+    for opened in _open_urls(source, handler):
+        if opened["epoch"] != epoch:
+            yield {EPOCH_END: epoch}
+            epoch = opened["epoch"]
+        seekable = getattr(opened["stream"], "seekable", lambda: False)()
+        members = _seekable_tar_members(opened, handler) if seekable else tar_file_expander([opened], handler=handler)
+        yield from group_by_keys(members, handler=handler)
+
+
+def build_loader(
+    shards: str | list[str], stage: str, cfg: PdfgcConfig, rank: int, world_size: int, seed: int,
+    start_step: int = 0, num_batches: int | None = None, split: str = "train",
+) -> Iterable[dict[str, Any]]:
+    """Batches for ``stage`` on this rank: exactly ``num_batches`` of them (default: the stage's
+    remaining steps), the same stream for the same (shards, seed, rank, world_size), resumed
+    after ``start_step`` consumed batches.
+
+    Examples
+    --------
+    >>> loader = build_loader("data/pdfgc-{000000..000003}.tar", "1", cfg, rank=0, world_size=1, seed=0)
+    >>> batch = next(iter(loader))  # batch["app_frames"]: (B, K, 3, S, S)
+    """
+    if split not in ("train", "val"):
+        raise InputError(f"split must be 'train' or 'val', got {split!r}")
+    total = stage_config(cfg, stage).steps if num_batches is None else start_step + num_batches
+    stream = StageBatchStream(expand_shards(shards), stage, cfg, rank, world_size, seed,
+                              start_step, max(0, total - start_step), split)
+    if cfg.train.num_workers == 0:
+        return stream
+    return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.train.num_workers,
+                                       persistent_workers=False)

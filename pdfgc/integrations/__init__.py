@@ -1,0 +1,1 @@
+"""Adapters to outside services (MLflow); each imports its library lazily."""

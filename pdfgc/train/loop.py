@@ -1,0 +1,200 @@
+"""One progressive stage, start to finish: the generic loop around a StageTask.
+
+Division of work with the task (``pdfgc.train.task_base.StageTask``): the task owns its
+networks, optimisers, StepLR schedulers, losses and gradient accumulation
+(``train.<stage>.grad_accum``: it may split the batch into micro-batches inside
+``training_step``); the loop owns devices, DDP wrapping, seeds, the data stream, autocast, the
+scheduler step (once per loop step, after ``training_step``), the generator EMA, metrics,
+images, checkpoints and the export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from pdfgc.config import PdfgcConfig
+from pdfgc.data.loader import build_loader, stage_config
+from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, save_export
+from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
+from pdfgc.train.metrics import MetricLogger, NullLogger, peak_memory_mb
+from pdfgc.train.task_base import StageTask, WrapFn
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_TASK_FACTORY = "pdfgc.train.tasks:build_task"
+EXPORT_NAME = "export.pt"
+RANK_SEED_STRIDE = 1000
+TaskFactory = Callable[..., StageTask]
+
+
+@dataclass
+class StageResult:
+    export_path: Path
+    last_checkpoint: Path
+    steps: int
+    final_metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"export_path": str(self.export_path), "last_checkpoint": str(self.last_checkpoint),
+                "steps": self.steps, "final_metrics": self.final_metrics}
+
+
+def load_task_factory(spec: str = DEFAULT_TASK_FACTORY) -> TaskFactory:
+    """``"package.module:function"`` -> the function (tests plug in a small task this way)."""
+    module_name, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def seed_everything(seed: int, rank: int, deterministic: bool) -> None:
+    """Per-rank seeds (different augmentations on each rank, the same on every rerun)."""
+    rank_seed = seed + RANK_SEED_STRIDE * rank
+    random.seed(rank_seed)
+    np.random.seed(rank_seed)
+    torch.manual_seed(rank_seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def make_wrap(dist_info: DistInfo) -> WrapFn:
+    """DDP around a module that has trainable parameters; ``find_unused_parameters`` because a
+    GAN task runs the generator and discriminator in separate passes."""
+
+    def wrap(module: nn.Module) -> nn.Module:
+        module = module.to(dist_info.device)
+        if not dist_info.distributed or not any(p.requires_grad for p in module.parameters()):
+            return module
+        device_ids = [dist_info.device.index] if dist_info.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True)
+
+    return wrap
+
+
+def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA for 'auto' and 'bf16'; on CPU only when 'bf16' is asked for."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _batch_size(batch: dict[str, Any]) -> int:
+    return len(batch["key"]) if "key" in batch else next(v.shape[0] for v in batch.values() if torch.is_tensor(v))
+
+
+class StepMetrics:
+    """Step time, throughput and peak memory around each training step."""
+
+    def __init__(self, dist_info: DistInfo) -> None:
+        self.dist_info = dist_info
+        self._start = time.perf_counter()
+
+    def start(self) -> None:
+        self._start = time.perf_counter()
+
+    def finish(self, losses: dict[str, float], batch_size: int, task: StageTask) -> dict[str, float]:
+        """Collective -> ALL ranks call it on the same (logging) steps; losses are averaged over ranks."""
+        elapsed = time.perf_counter() - self._start
+        metrics = all_reduce_mean({k: float(v) for k, v in losses.items()}, self.dist_info.device)
+        metrics["step_time_s"] = elapsed
+        metrics["samples_per_s"] = batch_size * self.dist_info.world_size / max(elapsed, 1e-9)
+        metrics["peak_memory_mb"] = peak_memory_mb(self.dist_info.device)
+        for name, optimizer in task.optimizers().items():
+            metrics[f"lr_{name}"] = optimizer.param_groups[0]["lr"]
+        return metrics
+
+
+def _log_images(task: StageTask, batch: dict[str, Any], step: int, logger: MetricLogger) -> None:
+    """Every rank draws the grid (a DDP forward may broadcast buffers), rank 0's logger keeps it."""
+    with torch.no_grad():
+        grid = task.image_grid(batch)
+    if grid is not None:
+        logger.log_image(grid, f"{task.stage}_grid", step)
+
+
+def train_stage(
+    cfg: PdfgcConfig, stage: str, shards: str | list[str], out_dir: str | Path,
+    init_from: Path | None = None, critic_from: Path | None = None, logger: MetricLogger | None = None,
+    max_steps: int | None = None, task_factory: TaskFactory | None = None,
+) -> StageResult:
+    """Train one stage (or resume it from ``OUT/checkpoints/latest.pt``) and write ``OUT/export.pt``."""
+    out = Path(out_dir)
+    dist_info = init_distributed(cfg.train.backend)
+    logger = logger if logger is not None and dist_info.rank == 0 else NullLogger()
+    seed_everything(cfg.train.seed, dist_info.rank, cfg.train.deterministic)
+    build = task_factory or load_task_factory()
+    task = build(stage, cfg, dist_info.device, make_wrap(dist_info), init_from, critic_from)
+    last_step = max_steps if max_steps is not None else stage_config(cfg, stage).steps
+    ema = GeneratorEma(task, cfg.train.ema_decay) if cfg.train.ema_decay else None
+    checkpointer = Checkpointer(out / "checkpoints", cfg.train.checkpoint_every, cfg.train.keep_last, dist_info)
+    progress = checkpointer.resume(task, ema)
+    loader = build_loader(shards, stage, cfg, dist_info.rank, dist_info.world_size, cfg.train.seed,
+                          start_step=progress.step, num_batches=max(0, last_step - progress.step))
+    if progress.step == 0:
+        logger.log_params(cfg.to_flat_dict())
+    metrics = _run_steps(task, loader, progress, last_step, checkpointer, ema, logger, cfg, dist_info)
+    return _finish(task, out, progress, checkpointer, ema, logger, cfg, metrics, dist_info)
+
+
+def _run_steps(
+    task: StageTask, loader: Any, progress: TrainProgress, last_step: int, checkpointer: Checkpointer,
+    ema: GeneratorEma | None, logger: MetricLogger, cfg: PdfgcConfig, dist_info: DistInfo,
+) -> dict[str, float]:
+    step_metrics, metrics = StepMetrics(dist_info), {}
+    config = cfg.model_dump(mode="json")
+    for batch in loader:
+        step = progress.step + 1
+        step_metrics.start()
+        batch = _to_device(batch, dist_info.device)
+        with autocast_for(cfg.train.precision, dist_info.device):
+            losses = task.training_step(batch, step)
+        if step % cfg.train.log_every == 0 or step == last_step:
+            metrics = step_metrics.finish(losses, _batch_size(batch), task)
+            logger.log_metrics(metrics, step)
+        for scheduler in task.schedulers().values():
+            scheduler.step()
+        if ema is not None:
+            ema.update()
+        progress.step, progress.samples_seen = step, progress.samples_seen + _batch_size(batch) * dist_info.world_size
+        checkpointer.observe(losses.get("loss"))  # this rank's loss: only rank 0's choice of best.pt counts
+        if cfg.train.image_every > 0 and step % cfg.train.image_every == 0:
+            _log_images(task, batch, step, logger)
+        if checkpointer.should_save(step, last_step):
+            checkpointer.save(task, progress, config, ema)
+    return metrics
+
+
+def _finish(
+    task: StageTask, out: Path, progress: TrainProgress, checkpointer: Checkpointer, ema: GeneratorEma | None,
+    logger: MetricLogger, cfg: PdfgcConfig, metrics: dict[str, float], dist_info: DistInfo,
+) -> StageResult:
+    if not checkpointer.latest_path.exists():  # checkpoints live on a filesystem all ranks share
+        checkpointer.save(task, progress, cfg.model_dump(mode="json"), ema)
+    if ema is not None:
+        ema.copy_to_modules()
+    export_path = out / EXPORT_NAME
+    if dist_info.rank == 0:
+        save_export(export_path, task.stage, cfg.model_dump(mode="json"), task.export(), progress.step)
+        logger.log_artifact(export_path)
+        logger.log_artifact(checkpointer.latest_path)
+    _logger.info("stage %s finished at step %d", task.stage, progress.step)
+    return StageResult(export_path, checkpointer.latest_path, progress.step, metrics)

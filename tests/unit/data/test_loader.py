@@ -1,0 +1,228 @@
+"""The shard loader: batch contract per stage, determinism, exact resume, safety, splits."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from pdfgc.config import load_config
+from pdfgc.data.loader import (
+    ReaderSlot, _EpochShardSource, audio_window, build_loader, expand_shards, is_val_key, jpeg_width, read_npy, reduction_factor,
+)
+from pdfgc.errors import InputError, UnsafeShardError
+from pdfgc.labels.expression import EXPRESSION_DIM
+from tests.helpers.shards import write_tar, write_test_shards
+
+CROP = 96
+SIZE = 64
+EXPECTED = {
+    "critic": {"image": (3, SIZE, SIZE)},
+    "1": {"driver": (3, SIZE, SIZE), "app_frames": (2, 3, SIZE, SIZE)},
+    "2": {"frames": (3, SIZE, SIZE), "mel": (1, 80, 20), "frames2": (3, SIZE, SIZE), "landmarks2": (68, 2)},
+    "3": {"driver": (3, SIZE, SIZE), "app_frames": (2, 3, SIZE, SIZE), "window": (3, 3, SIZE, SIZE),
+          "mel": (1, 80, 20), "mel_window": (3, 1, 80, 20)},
+}
+LABELS = {"pose": (6,), "expression": (EXPRESSION_DIM,), "gaze": (2,), "blink": (2,), "landmarks": (68, 2)}
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("shards")
+    write_test_shards(out, n_clips=6, frames=10, crop_size=CROP, seed=0, clips_per_shard=3)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config("tiny", ["train.shuffle_buffer=4"])
+
+
+def _batches(shards, stage, cfg, n, **kwargs) -> list[dict]:
+    defaults = {"rank": 0, "world_size": 1, "seed": 0}
+    return list(build_loader(shards, stage, cfg, num_batches=n, **{**defaults, **kwargs}))
+
+
+def _shard_landmarks(shard_dir: Path) -> dict[str, np.ndarray]:
+    found = {}
+    for path in sorted(shard_dir.glob("*.tar")):
+        with tarfile.open(path) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".landmarks.npy"):
+                    key = member.name.split(".")[0]
+                    found[key] = np.load(io.BytesIO(tar.extractfile(member).read()), allow_pickle=False)
+    return found
+
+
+@pytest.mark.parametrize("stage", ["critic", "1", "2", "3"])
+def test_batches_follow_the_stage_contract(shard_dir: Path, cfg, stage: str) -> None:
+    batch = _batches(str(shard_dir), stage, cfg, 1)[0]
+    size = cfg.train.critic.batch_size if stage == "critic" else getattr(cfg.train, f"stage{stage}").batch_size
+    assert set(batch) == {"key", *EXPECTED[stage], *LABELS}
+    assert len(batch["key"]) == size
+    for name, shape in {**EXPECTED[stage], **LABELS}.items():
+        assert batch[name].shape == (size, *shape), name
+        assert batch[name].dtype == torch.float32, name
+        assert not torch.isnan(batch[name]).any(), f"{name}: a face_ok=False frame was drawn"
+    images = [batch[n] for n in EXPECTED[stage] if n in ("image", "driver", "frames", "app_frames", "window")]
+    assert all(img.min() >= -1.0 and img.max() <= 1.0 for img in images)
+    assert any(img.min() < -0.5 and img.max() > 0.5 for img in images)  # real pixels, not a flat picture
+
+
+def test_landmarks_are_scaled_from_crop_to_model_pixels(shard_dir: Path, cfg) -> None:
+    stored = _shard_landmarks(shard_dir)
+    batch = _batches(str(shard_dir), "critic", cfg, 1)[0]
+    for key, landmarks in zip(batch["key"], batch["landmarks"], strict=True):
+        scaled = stored[key] * (SIZE / CROP)  # (T, 68, 2)
+        assert np.isclose(scaled, landmarks.numpy(), atol=1e-4).all(axis=(1, 2)).any()
+
+
+def test_audio_window_follows_the_alignment_rule() -> None:
+    mel = np.arange(4 * 6 * 80, dtype=np.float16).reshape(24, 80) / 2000  # 6 frames
+    window = audio_window(mel, t=0, window_frames=5)  # rows [-8, 12)
+    assert window.shape == (1, 80, 20)
+    assert (window[0, :, :8] == 0).all()
+    np.testing.assert_array_equal(window[0, :, 8:], mel[:12].T.astype(np.float32))
+    last = audio_window(mel, t=5, window_frames=5)  # rows [12, 32) -> 12 real, 8 padded
+    np.testing.assert_array_equal(last[0, :, :12], mel[12:].T.astype(np.float32))
+    assert (last[0, :, 12:] == 0).all()
+
+
+def test_same_seed_gives_the_same_stream_and_another_seed_does_not(shard_dir: Path, cfg) -> None:
+    first = _batches(str(shard_dir), "1", cfg, 4)
+    again = _batches(str(shard_dir), "1", cfg, 4)
+    other = _batches(str(shard_dir), "1", cfg, 4, seed=1)
+    for a, b in zip(first, again, strict=True):
+        assert a["key"] == b["key"] and torch.equal(a["app_frames"], b["app_frames"])
+    assert any(a["key"] != c["key"] or not torch.equal(a["driver"], c["driver"]) for a, c in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize("stage", ["1", "3"])
+def test_resume_continues_exactly_where_the_stream_stopped(shard_dir: Path, cfg, stage: str) -> None:
+    whole = _batches(str(shard_dir), stage, cfg, 7)
+    tail = list(build_loader(str(shard_dir), stage, cfg, 0, 1, 0, start_step=4, num_batches=3))
+    assert len(tail) == 3
+    for a, b in zip(whole[4:], tail, strict=True):
+        assert a["key"] == b["key"]
+        assert torch.equal(a["driver"], b["driver"]) and torch.equal(a["pose"], b["pose"])
+
+
+def test_each_epoch_partitions_the_shards_over_ranks() -> None:
+    urls = [f"s{i}.tar" for i in range(5)]
+    per_rank = []
+    for rank in range(2):
+        source = iter(_EpochShardSource(urls, seed=0, slot=ReaderSlot(index=rank, count=2)))
+        items = [next(source) for _ in range(9)]  # 3 + 3 + 3 over epochs 0..2 (rank 1 gets 2 a time)
+        per_rank.append(items)
+    for epoch in range(2):
+        mine = [[i["url"] for i in items if i["epoch"] == epoch] for items in per_rank]
+        assert sorted(mine[0] + mine[1]) == sorted(urls)
+    orders = [[i["url"] for i in per_rank[0] if i["epoch"] == e] for e in range(2)]
+    assert orders[0] != orders[1] or len(urls) < 2  # reshuffled each epoch
+
+
+def test_ranks_get_equal_batch_counts_and_different_data(shard_dir: Path, cfg) -> None:
+    streams = [_batches(str(shard_dir), "critic", cfg, 3, rank=rank, world_size=2) for rank in range(2)]
+    assert [len(s) for s in streams] == [3, 3]
+    assert streams[0][0]["key"] != streams[1][0]["key"]
+
+
+def test_workers_stream_is_deterministic_and_resumable(shard_dir: Path) -> None:
+    cfg = load_config("tiny", ["train.shuffle_buffer=4", "train.num_workers=2"])
+    whole = _batches(str(shard_dir), "critic", cfg, 5)
+    tail = list(build_loader(str(shard_dir), "critic", cfg, 0, 1, 0, start_step=3, num_batches=2))
+    assert [b["key"] for b in whole[3:]] == [b["key"] for b in tail]
+    assert torch.equal(whole[4]["image"], tail[1]["image"])
+
+
+def test_val_split_is_stable_and_disjoint_from_train(shard_dir: Path, cfg) -> None:
+    keys = [f"spk_vid{i:03d}_0_000" for i in range(200)]
+    val = [k for k in keys if is_val_key(k)]
+    assert 5 <= len(val) <= 40  # about 1 in 10
+    assert val == [k for k in keys if is_val_key(k)]
+    train_keys = {k for b in _batches(str(shard_dir), "critic", cfg, 4) for k in b["key"]}
+    assert not any(is_val_key(k) for k in train_keys)
+
+
+def test_brace_patterns_and_folders_expand_in_order(shard_dir: Path) -> None:
+    from_folder = expand_shards(str(shard_dir))
+    from_braces = expand_shards(str(shard_dir / "pdfgc-{000000..000001}.tar"))
+    assert from_folder == from_braces == [str(shard_dir / "pdfgc-000000.tar"), str(shard_dir / "pdfgc-000001.tar")]
+    with pytest.raises(InputError, match="not found"):
+        expand_shards(str(shard_dir / "missing"))
+
+
+def _sample_with(member: str, payload: bytes) -> dict[str, bytes]:
+    return {"face_ok.npy": b"", member: payload}
+
+
+@pytest.mark.parametrize("member", ["evil.pyd", "weights.pth", "state.pkl"])
+def test_pickle_like_members_are_refused(tmp_path: Path, cfg, member: str) -> None:
+    shard = write_tar(tmp_path / "bad.tar", {"clip_000": _sample_with(member, b"cos\nsystem\n")})
+    with pytest.raises(UnsafeShardError, match=rf"bad\.tar.*clip_000\.{member.split('.')[0]}"):
+        _batches(str(shard), "critic", cfg, 1)
+
+
+def test_member_names_that_leave_the_folder_are_refused(tmp_path: Path, cfg) -> None:
+    shard = write_tar(tmp_path / "escape.tar", {"../../etc/clip": {"face_ok.npy": b"x"}})
+    with pytest.raises(UnsafeShardError, match=r"escape\.tar.*\.\./\.\./etc/clip"):
+        _batches(str(shard), "critic", cfg, 1)
+
+
+def test_shards_without_usable_samples_stop_with_an_error(tmp_path: Path, cfg) -> None:
+    write_test_shards(tmp_path, n_clips=1, frames=2, crop_size=32, seed=3)  # 1 face frame: too few for stage 1
+    with pytest.raises(InputError, match="no sample .* usable for stage 1"):
+        _batches(str(tmp_path), "1", cfg, 1)
+
+
+def test_jpeg_header_gives_the_width_and_the_decode_reduction() -> None:
+    from skimage import data
+
+    photo = cv2.cvtColor(data.astronaut()[:256, :200], cv2.COLOR_RGB2BGR)  # (256, 200, 3)
+    ok, encoded = cv2.imencode(".jpg", photo)
+    assert ok and jpeg_width(encoded) == 200
+    ok, webp = cv2.imencode(".webp", photo)
+    assert jpeg_width(webp) is None
+    assert [reduction_factor(224, s) for s in (224, 112, 64, 28, 20)] == [1, 2, 2, 8, 8]
+    assert reduction_factor(100, 64) == 1
+
+
+def test_reduced_decode_matches_a_full_decode_and_resize(shard_dir: Path, tmp_path: Path) -> None:
+    write_test_shards(tmp_path, n_clips=2, frames=4, crop_size=128, seed=5)
+    cfg = load_config("tiny", ["train.shuffle_buffer=1"])
+    batch = _batches(str(tmp_path), "critic", cfg, 1)[0]
+    with tarfile.open(sorted(tmp_path.glob("*.tar"))[0]) as tar:
+        names = {m.name: m for m in tar.getmembers()}
+        key = batch["key"][0]
+        blob = tar.extractfile(names[f"{key}.frames.mjpeg"]).read()
+        offsets = np.load(io.BytesIO(tar.extractfile(names[f"{key}.frame_offsets.npy"]).read()))
+    full = [cv2.resize(cv2.imdecode(np.frombuffer(blob[offsets[t] : offsets[t + 1]], np.uint8), cv2.IMREAD_COLOR),
+                       (SIZE, SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1] for t in range(len(offsets) - 1)]
+    drawn = ((batch["image"][0].permute(1, 2, 0) + 1) * 127.5).numpy()
+    errors = [np.abs(drawn - f.astype(np.float32)).mean() for f in full]
+    assert min(errors) < 4.0  # grey levels out of 255: the same picture, scaled in the DCT domain
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(12, dtype=np.float32).reshape(2, 3, 2), np.array([True, False, True]), np.arange(5, dtype=np.int64),
+    np.linspace(0, 1, 16, dtype=np.float16).reshape(4, 4), np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    np.zeros((0, 2), np.float32), np.array(2.5),
+])
+def test_read_npy_equals_np_load(array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    loaded = read_npy(buffer.getvalue())
+    assert loaded.dtype == array.dtype and loaded.shape == array.shape
+    np.testing.assert_array_equal(loaded, array)
+
+
+def test_read_npy_refuses_object_arrays() -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="object"):
+        read_npy(buffer.getvalue())

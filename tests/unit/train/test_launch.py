@@ -1,0 +1,67 @@
+"""The launcher's pure parts: the torchrun command, failure messages, stage order, manifest hash."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from pdfgc.errors import PdfgcError
+from pdfgc.train.cli import stages_for
+from pdfgc.train.launch import _failure, _ordered, manifest_hash, torchrun_command
+
+
+def test_torchrun_command_runs_the_training_module_with_the_stage() -> None:
+    command = torchrun_command(Path("run/config.yaml"), "2", "shards/", Path("out"), 2, 1, "127.0.0.1:1234", 1,
+                               ["--init-from", "a/export.pt"])
+    text = " ".join(command)
+    assert "-m torch.distributed.run --nproc-per-node 2 --nnodes 1 --rdzv-backend c10d" in text
+    assert "--rdzv-endpoint 127.0.0.1:1234 --max-restarts 1 -m pdfgc.train" in text
+    assert text.endswith("--stage 2 --shards shards/ --out out --init-from a/export.pt")
+
+
+def test_failure_names_the_stage_the_rank_and_the_error_lines() -> None:
+    tail = collections.deque([
+        "[rank1]: ValueError: batch has no driver",
+        "Root Cause (first observed failure):",
+        "[0]:",
+        "  rank      : 1 (local_rank: 1)",
+        "  exitcode  : 1 (pid: 42)",
+    ])
+    error = _failure("2", 1, tail)
+    assert isinstance(error, PdfgcError)
+    message = str(error)
+    assert "stage 2 failed (exit code 1, rank 1)" in message and "ValueError: batch has no driver" in message
+
+
+def test_stage_order_is_the_progressive_one() -> None:
+    assert _ordered(["3", "critic", "1"]) == ["critic", "1", "3"]
+    assert stages_for("all") == ["critic", "1", "2", "3"] and stages_for("2") == ["2"]
+    with pytest.raises(PdfgcError, match="'4'"):
+        stages_for("4")
+
+
+def test_manifest_hash_is_the_sha256_of_the_manifest_beside_the_shards(tmp_path: Path) -> None:
+    (tmp_path / "pdfgc-000000.tar").write_bytes(b"")
+    assert manifest_hash(str(tmp_path)) is None
+    (tmp_path / "manifest.parquet").write_bytes(b"rows")
+    assert manifest_hash(str(tmp_path)) == hashlib.sha256(b"rows").hexdigest()
+
+
+def test_failure_names_the_root_cause_rank_not_the_ranks_torchrun_stopped() -> None:
+    tail = collections.deque([
+        "E1125 api.py:1002] failed (exitcode: -9) local_rank: 1 (pid: 20694) of binary: python",
+        "Failures:",
+        "[1]:",
+        "  rank      : 0 (local_rank: 0)",
+        "  exitcode  : -15 (pid: 20693)",
+        "Root Cause (first observed failure):",
+        "[0]:",
+        "  rank      : 1 (local_rank: 1)",
+        "  exitcode  : -9 (pid: 20694)",
+    ])
+    assert "rank 1)" in str(_failure("2", 1, tail))
+    short = collections.deque(["[rank0] saved", "E1125 api.py] failed (exitcode: -9) local_rank: 1 (pid: 2)"])
+    assert "rank 1)" in str(_failure("2", 1, short))
