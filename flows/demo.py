@@ -49,13 +49,13 @@ def make_sample_set(out: Path, speakers: int, clips: int, seconds: float) -> lis
 
 
 @task(cache_policy=NO_CACHE)
-def make_video(model_uri: str, clips: list[Path], out: Path) -> Path:
+def make_video(model_uri: str, tracking_uri: str, clips: list[Path], out: Path) -> Path:
     """The first clip's speaker is the portrait; the last clip (another speaker) gives audio,
     pose, eyes and expression."""
     portrait = _first_frame_png(clips[0], out.parent / "portrait.png")
     driver = clips[-1]
     inputs = SynthesisInputs(portrait=portrait, audio=driver, pose=driver, eyes=driver, expression=driver)
-    return synthesize(model_uri, inputs, out)
+    return synthesize(model_uri, inputs, out, tracking_uri=tracking_uri)
 
 
 def _first_frame_png(video: Path, out: Path) -> Path:
@@ -81,7 +81,7 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2
     shards = workdir / "shards"
     prep = preprocess(str(workdir / "sample"), str(shards), cfg)
     trained = train(str(shards), workdir / "runs", cfg, stage="all")
-    video = make_video(trained["registered_model_uri"], clip_paths, workdir / "demo.mp4")
+    video = make_video(trained["registered_model_uri"], trained["tracking_uri"], clip_paths, workdir / "demo.mp4")
     report = write_report(shards, workdir / "report.html", trained)
     summary = {
         "workdir": str(workdir),
@@ -103,7 +103,13 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2
     return summary
 
 
-def demo(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2, seconds: float = 6.0) -> dict[str, Any]:
+def demo(
+    workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2, seconds: float = 6.0, steps: int | None = None
+) -> dict[str, Any]:
+    """Run the demo flow; ``steps`` (when given) replaces every stage's step count."""
+    if steps is not None:
+        for stage in (cfg.train.critic, cfg.train.stage1, cfg.train.stage2, cfg.train.stage3):
+            stage.steps = steps
     if cfg.tracking.uri is None:
         cfg.tracking.uri = f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db')}"
     return demo_flow(Path(workdir), cfg, speakers, clips, seconds)

@@ -42,6 +42,7 @@ def _add_demo(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) 
     p.add_argument("--speakers", type=int, default=3, help="speakers in the generated sample set")
     p.add_argument("--clips", type=int, default=2, help="clips per speaker")
     p.add_argument("--seconds", type=float, default=6.0, help="seconds per clip")
+    p.add_argument("--steps", type=int, default=50, help="training steps per stage (default: 50)")
     p.set_defaults(func=_run_demo, default_config="tiny")
 
 
@@ -84,6 +85,7 @@ def _add_synthesize(sub: argparse._SubParsersAction, parent: argparse.ArgumentPa
     p.add_argument("--eyes", type=Path, default=None, help="video driving gaze and blinks")
     p.add_argument("--expression", type=Path, default=None, help="video driving the expression")
     p.add_argument("--out", type=Path, default=Path("synth.mp4"), help="output mp4")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI for models:/ URIs (default: $MLFLOW_TRACKING_URI)")
     p.set_defaults(func=_run_synthesize, default_config=None)
 
 
@@ -169,7 +171,8 @@ def _run_synthesize(args: argparse.Namespace) -> int:
             _require_path(path)
     inputs = SynthesisInputs(args.portrait, args.audio, args.pose, args.eyes, args.expression)
     overrides = args.overrides if args.config or args.overrides else None
-    out = synthesize(args.model, inputs, args.out, config_source=args.config, overrides=overrides)
+    out = synthesize(args.model, inputs, args.out, config_source=args.config, overrides=overrides,
+                     tracking_uri=args.tracking_uri)
     print(out)
     return 0
 
@@ -177,7 +180,7 @@ def _run_synthesize(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from flows.demo import demo
 
-    demo(args.workdir, _load(args), speakers=args.speakers, clips=args.clips, seconds=args.seconds)
+    demo(args.workdir, _load(args), speakers=args.speakers, clips=args.clips, seconds=args.seconds, steps=args.steps)
     return 0
 
 

@@ -255,7 +255,7 @@ class FramePlan:
 
 
 class StagePlanner:
-    """Chooses frames per stage from ``face_ok`` only (no image decoding)."""
+    """Chooses frames per stage from the usable-frame mask (no image decoding)."""
 
     def __init__(self, stage: str, cfg: PdfgcConfig) -> None:
         self.stage = stage
@@ -292,6 +292,16 @@ class StagePlanner:
         return tuple(int(i) for i in rng.choice(candidates, size=count, replace=replace))
 
 
+def usable_frames(sample: dict[str, Any]) -> np.ndarray:
+    """Frames with a face and every label finite (T,) bool: a face can still lack a label,
+    e.g. gaze is NaN while both eyes are closed."""
+    usable = _load_npy(sample, "face_ok").astype(bool)
+    for name in LABEL_NAMES:
+        values = _load_npy(sample, name)
+        usable &= np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    return usable
+
+
 def _plan_samples(
     samples: Iterable[dict[str, Any]], planner: StagePlanner, seed: int, slot: ReaderSlot
 ) -> Iterator[dict[str, Any]]:
@@ -303,7 +313,7 @@ def _plan_samples(
             continue
         rng = np.random.default_rng([seed, slot.index, slot.count, index])
         index += 1
-        plan = planner(_load_npy(sample, "face_ok").astype(bool), rng)
+        plan = planner(usable_frames(sample), rng)
         if plan is None:
             _logger.debug("sample %s has too few face frames for stage %s", sample["__key__"], planner.stage)
             continue

@@ -13,6 +13,11 @@ def download_export(uri: str, tracking_uri: str | None = None) -> Path:
     """Download the artifacts behind ``uri`` and return the ``export.pt`` among them."""
     import mlflow
 
+    if tracking_uri:
+        # models:/ URIs resolve through the registry URI and then the default tracking URI;
+        # without both, MLflow would open a fresh ./mlflow.db instead.
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=tracking_uri))
     except Exception as exc:  # MLflow raises many types for a bad URI or an absent server

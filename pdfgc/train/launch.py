@@ -19,6 +19,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -174,9 +175,13 @@ def _ordered(stages: list[str]) -> list[str]:
 def train_all(
     cfg: PdfgcConfig, stages: list[str], shards: str, out_dir: str | Path, nproc: int = 1, nnodes: int = 1,
     max_steps: int | None = None, init_from: Path | None = None, critic_from: Path | None = None,
-    task_factory: str = DEFAULT_TASK_FACTORY,
+    task_factory: str = DEFAULT_TASK_FACTORY, run_stage: Callable[..., StageResult] = launch_stage,
 ) -> TrainSummary:
-    """Run the requested stages in order (critic -> 1 -> 2 -> 3) under one MLflow parent run."""
+    """Run the requested stages in order (critic -> 1 -> 2 -> 3) under one MLflow parent run.
+
+    ``run_stage`` launches one stage (``launch_stage``'s signature); the Prefect flow passes a
+    task that wraps it, so that each stage is a task run.
+    """
     from pdfgc.integrations import mlflow_logger
 
     out = Path(out_dir).resolve()
@@ -186,7 +191,7 @@ def train_all(
     summary = TrainSummary(tracking_uri=tracking_uri, parent_run_id=parent)
     try:
         result = _run_stages(cfg, _ordered(stages), shards, out, config_path, nproc, nnodes, max_steps,
-                             init_from, critic_from, task_factory, summary)
+                             init_from, critic_from, task_factory, summary, run_stage)
         summary.registered_model_uri = _register(cfg, result, shards, out, config_path, summary)
     except BaseException:
         mlflow_logger.end_run(tracking_uri, parent, "FAILED")
@@ -199,16 +204,17 @@ def train_all(
 def _run_stages(
     cfg: PdfgcConfig, stages: list[str], shards: str, out: Path, config_path: Path, nproc: int, nnodes: int,
     max_steps: int | None, init_from: Path | None, critic_from: Path | None, task_factory: str,
-    summary: TrainSummary,
+    summary: TrainSummary, run_stage: Callable[..., StageResult],
 ) -> tuple[str, StageResult]:
     last: tuple[str, StageResult] | None = None
     for stage in stages:
         stage_out = out / f"stage_{stage}"
-        result = launch_stage(
-            config_path, stage, shards, stage_out, nproc, nnodes,
-            cfg.train.rdzv_endpoint if nnodes > 1 else None, cfg.train.max_restarts,
-            None if stage == "critic" else init_from, None if stage == "critic" else critic_from,
-            max_steps, summary.parent_run_id, tracking_uri=summary.tracking_uri, task_factory=task_factory,
+        result = run_stage(
+            config_path, stage, shards, stage_out, nproc=nproc, nnodes=nnodes,
+            rdzv_endpoint=cfg.train.rdzv_endpoint if nnodes > 1 else None, max_restarts=cfg.train.max_restarts,
+            init_from=None if stage == "critic" else init_from,
+            critic_from=None if stage == "critic" else critic_from, max_steps=max_steps,
+            parent_run_id=summary.parent_run_id, tracking_uri=summary.tracking_uri, task_factory=task_factory,
         )
         summary.child_run_ids[stage] = json.loads((stage_out / "mlflow_run.json").read_text())["run_id"]
         summary.exports[stage] = str(result.export_path)

@@ -20,7 +20,7 @@ def demo_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     workdir = tmp_path_factory.mktemp("demo")
     env = {**os.environ, "PREFECT_HOME": str(workdir / ".prefect")}
     result = subprocess.run(
-        [str(BIN / "pdfgc"), "demo", "--workdir", str(workdir), "--speakers", "3", "--clips", "1", "--seconds", "5"],
+        [str(BIN / "pdfgc"), "demo", "--workdir", str(workdir), "--speakers", "3", "--clips", "1", "--seconds", "5", "--steps", "4"],
         capture_output=True, text=True, env=env, timeout=1500,
     )
     return workdir, result

@@ -226,3 +226,17 @@ def test_read_npy_refuses_object_arrays() -> None:
     np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="object"):
         read_npy(buffer.getvalue())
+
+
+def test_frames_with_a_missing_label_are_never_drawn():
+    """A face whose gaze is NaN (eyes closed) must not reach a batch."""
+    from pdfgc.data.loader import usable_frames
+    from pdfgc.data.writer import npy_bytes
+
+    face_ok = np.array([True, True, True, False])
+    gaze = np.zeros((4, 2), np.float32)
+    gaze[1] = np.nan
+    sample = {"face_ok.npy": npy_bytes(face_ok), "gaze.npy": npy_bytes(gaze)}
+    for name, shape in (("pose", (6,)), ("expression", (14,)), ("blink", (2,)), ("landmarks", (68, 2))):
+        sample[f"{name}.npy"] = npy_bytes(np.zeros((4, *shape), np.float32))
+    assert usable_frames(sample).tolist() == [True, False, True, False]
