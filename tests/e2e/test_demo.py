@@ -29,7 +29,7 @@ def demo_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 def test_demo_exits_zero_and_prints_a_summary(demo_run):
     _, result = demo_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "pdfgc demo finished" in result.stdout
+    assert "pdfgc demo finished" in result.stdout + result.stderr
 
 
 def test_summary_points_at_existing_outputs(demo_run):
