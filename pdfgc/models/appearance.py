@@ -60,15 +60,18 @@ class Bottleneck(nn.Module):
             nn.Conv2d(width, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
         )
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
-            )
+        self.shortcut = projection_shortcut(in_channels, out_channels, stride)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.body(x) + self.shortcut(x))
+
+
+def projection_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """The residual branch's identity, or a strided 1x1 conv + BN when the shape changes."""
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
 
 
 class ResNeXtTrunk(nn.Module):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from pdfgc.config import ModelConfig
+from pdfgc.models.appearance import projection_shortcut
 
 _logger = logging.getLogger(__name__)
 
@@ -54,11 +55,7 @@ class SEBasicBlock(nn.Module):
             nn.BatchNorm2d(out_channels),
             SqueezeExcite(out_channels),
         )
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
-            )
+        self.shortcut = projection_shortcut(in_channels, out_channels, stride)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -19,15 +18,6 @@ from pdfgc.data.augment import (
 
 SIZE = 64
 BATCH = 8
-
-
-@pytest.fixture(autouse=True)
-def single_torch_thread() -> Iterator[None]:
-    """Small tensors: one thread avoids OpenMP barrier waits on a shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _blob_images(centre: tuple[float, float], batch: int = BATCH) -> torch.Tensor:
