@@ -72,27 +72,36 @@ def prefect_server(tmp_path_factory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
-def dask_cluster(tmp_path_factory, prefect_server: str) -> Iterator[dict]:
-    """A `dask scheduler` and two single-threaded `dask worker` processes on loopback; the
-    workers report task runs to the Prefect server."""
+def start_dask_cluster(logs: Path, prefect_api: str, n_workers: int = 2) -> dict:
+    """A `dask scheduler` and single-threaded `dask worker` processes on loopback; the workers
+    report task runs to the Prefect server."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    logs = tmp_path_factory.mktemp("dask")
-    env = {**os.environ, "PREFECT_API_URL": prefect_server, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "OMP_NUM_THREADS": "1"}
     scheduler = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                   "--no-dashboard"], env=env, stdout=open(logs / "scheduler.log", "wb"), stderr=subprocess.STDOUT)
-    workers: list[subprocess.Popen] = []
+    cluster = {"address": address, "workers": [], "scheduler": scheduler}
     try:
         wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, 60, "dask scheduler", scheduler)
-        for index in range(2):
-            workers.append(subprocess.Popen(
+        for index in range(n_workers):
+            cluster["workers"].append(subprocess.Popen(
                 [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
                  "--name", f"w{index}"], env=env, stdout=open(logs / f"worker{index}.log", "wb"), stderr=subprocess.STDOUT))
-        wait_until(lambda: _n_workers(address) == 2, 90, "dask workers")
-        yield {"address": address, "workers": workers, "scheduler": scheduler}
+        wait_until(lambda: _n_workers(address) == n_workers, 90, "dask workers")
+    except BaseException:
+        for process in [*cluster["workers"], scheduler]:
+            stop(process)
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory, prefect_server: str) -> Iterator[dict]:
+    cluster = start_dask_cluster(tmp_path_factory.mktemp("dask"), prefect_server)
+    try:
+        yield cluster
     finally:
-        for process in [*workers, scheduler]:
+        for process in [*cluster["workers"], cluster["scheduler"]]:
             stop(process)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -58,3 +59,31 @@ def test_embedded_default_matches_distributed_keys(sample_set, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     keys = set(pd.read_parquet(out / "manifest.parquet")["key"])
     assert len(keys) >= 3 and all(k.startswith("id0000") for k in keys)
+
+
+def test_a_killed_dask_worker_loses_no_video(sample_set, prefect_server, tmp_path_factory, tmp_path):
+    """kill -9 one of two workers once the first video is staged: Dask reruns its task on the
+    other worker and the key set equals an uninterrupted run's."""
+    from tests.e2e.conftest import start_dask_cluster, stop
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    reference = tmp_path / "reference"
+    assert run_preprocess(sample_set, reference, env).returncode == 0
+    cluster = start_dask_cluster(tmp_path_factory.mktemp("dask-kill"), prefect_server)
+    out = tmp_path / "shards"
+    try:
+        command = [str(BIN / "pdfgc"), "preprocess", str(sample_set), "--out", str(out), "--config", "tiny",
+                   "--dask-address", cluster["address"]]
+        flow = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 300
+        while not list((out / "_staging").glob("*.json")) and time.monotonic() < deadline and flow.poll() is None:
+            time.sleep(0.2)
+        killed_mid_run = flow.poll() is None and len(list((out / "_staging").glob("*.json"))) < 3
+        cluster["workers"][0].kill()
+        output, _ = flow.communicate(timeout=600)
+    finally:
+        for process in [*cluster["workers"], cluster["scheduler"]]:
+            stop(process)
+    assert killed_mid_run and flow.returncode == 0, output[-3000:]
+    keys = set(pd.read_parquet(out / "manifest.parquet")["key"])
+    assert keys == set(pd.read_parquet(reference / "manifest.parquet")["key"])
