@@ -141,6 +141,8 @@ def _run_label(args: argparse.Namespace) -> int:
 
 
 def _run_preprocess(args: argparse.Namespace) -> int:
+    if "://" not in args.input:
+        _require_path(Path(args.input))
     from flows.preprocess import preprocess
 
     cfg = _load(args)
@@ -152,6 +154,8 @@ def _run_preprocess(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    if "://" not in args.shards and "{" not in args.shards:
+        _require_path(Path(args.shards))
     from flows.train import train
 
     cfg = _load(args)

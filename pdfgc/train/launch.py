@@ -201,12 +201,27 @@ def train_all(
     return summary
 
 
+def earlier_export(out: Path, stage: str, before: bool = False) -> Path | None:
+    """``out/stage_<s>/export.pt`` of ``stage`` (or, with ``before``, of the stage just before
+    it, critic excluded) when an earlier run of the same folder left it; else None. This lets
+    ``pdfgc train --stage 2 --out RUN`` pick up stage 1 without naming its checkpoint."""
+    order = [s for s in STAGES if s != "critic"]
+    if before:
+        if stage not in order or order.index(stage) == 0:
+            return None
+        stage = order[order.index(stage) - 1]
+    path = out / f"stage_{stage}" / "export.pt"
+    return path if path.exists() else None
+
+
 def _run_stages(
     cfg: PdfgcConfig, stages: list[str], shards: str, out: Path, config_path: Path, nproc: int, nnodes: int,
     max_steps: int | None, init_from: Path | None, critic_from: Path | None, task_factory: str,
     summary: TrainSummary, run_stage: Callable[..., StageResult],
 ) -> tuple[str, StageResult]:
     last: tuple[str, StageResult] | None = None
+    init_from = init_from or earlier_export(out, stages[0], before=True)
+    critic_from = critic_from or earlier_export(out, "critic")
     for stage in stages:
         stage_out = out / f"stage_{stage}"
         result = run_stage(

@@ -65,3 +65,15 @@ def test_failure_names_the_root_cause_rank_not_the_ranks_torchrun_stopped() -> N
     assert "rank 1)" in str(_failure("2", 1, tail))
     short = collections.deque(["[rank0] saved", "E1125 api.py] failed (exitcode: -9) local_rank: 1 (pid: 2)"])
     assert "rank 1)" in str(_failure("2", 1, short))
+
+
+def test_a_single_stage_picks_up_the_exports_of_earlier_stages(tmp_path):
+    from pdfgc.train.launch import earlier_export
+
+    for stage in ("critic", "1"):
+        (tmp_path / f"stage_{stage}").mkdir()
+        (tmp_path / f"stage_{stage}" / "export.pt").write_bytes(b"x")
+    assert earlier_export(tmp_path, "2", before=True) == tmp_path / "stage_1" / "export.pt"
+    assert earlier_export(tmp_path, "3", before=True) is None  # stage 2 has not run
+    assert earlier_export(tmp_path, "1", before=True) is None  # stage 1 starts fresh
+    assert earlier_export(tmp_path, "critic") == tmp_path / "stage_critic" / "export.pt"
