@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.config import PdfgcConfig
 from pdfgc.data.loader import build_loader, stage_config
+from pdfgc.errors import PdfgcError
 from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, save_export
 from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
 from pdfgc.train.metrics import MetricLogger, NullLogger, peak_memory_mb
@@ -38,6 +39,8 @@ _logger = logging.getLogger(__name__)
 DEFAULT_TASK_FACTORY = "pdfgc.train.tasks:build_task"
 EXPORT_NAME = "export.pt"
 RANK_SEED_STRIDE = 1000
+VAL_BATCHES = 8
+"""Held-out batches evaluated at the end of a stage whose task can ``evaluate``."""
 TaskFactory = Callable[..., StageTask]
 
 
@@ -152,7 +155,7 @@ def train_stage(
     if progress.step == 0:
         logger.log_params(cfg.to_flat_dict())
     metrics = _run_steps(task, loader, progress, last_step, checkpointer, ema, logger, cfg, dist_info)
-    return _finish(task, out, progress, checkpointer, ema, logger, cfg, metrics, dist_info)
+    return _finish(task, out, shards, progress, checkpointer, ema, logger, cfg, metrics, dist_info)
 
 
 def _run_steps(
@@ -183,8 +186,22 @@ def _run_steps(
     return metrics
 
 
+def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig, dist_info: DistInfo) -> dict[str, float]:
+    """``val/...`` means of ``task.evaluate`` over the held-out split (1 sample in 10 by key hash);
+    empty when the task has no ``evaluate`` or the shards hold no held-out sample."""
+    if not hasattr(task, "evaluate"):
+        return {}
+    try:
+        batches = list(build_loader(shards, task.stage, cfg, 0, 1, cfg.train.seed, num_batches=VAL_BATCHES, split="val"))
+    except PdfgcError as exc:
+        _logger.warning("stage %s: no held-out evaluation (%s)", task.stage, exc)
+        return {}
+    results = [task.evaluate(_to_device(batch, dist_info.device)) for batch in batches]
+    return {f"val/{name}": float(np.mean([r[name] for r in results])) for name in results[0]} if results else {}
+
+
 def _finish(
-    task: StageTask, out: Path, progress: TrainProgress, checkpointer: Checkpointer, ema: GeneratorEma | None,
+    task: StageTask, out: Path, shards: str | list[str], progress: TrainProgress, checkpointer: Checkpointer, ema: GeneratorEma | None,
     logger: MetricLogger, cfg: PdfgcConfig, metrics: dict[str, float], dist_info: DistInfo,
 ) -> StageResult:
     if not checkpointer.latest_path.exists():  # checkpoints live on a filesystem all ranks share
@@ -193,6 +210,10 @@ def _finish(
         ema.copy_to_modules()
     export_path = out / EXPORT_NAME
     if dist_info.rank == 0:
+        held_out = evaluate_held_out(task, shards, cfg, dist_info)
+        if held_out:
+            logger.log_metrics(held_out, progress.step)
+            metrics = {**metrics, **held_out}
         save_export(export_path, task.stage, cfg.model_dump(mode="json"), task.export(), progress.step)
         logger.log_artifact(export_path)
         logger.log_artifact(checkpointer.latest_path)

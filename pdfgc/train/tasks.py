@@ -327,6 +327,13 @@ class CriticTask(_TaskBase):
             metrics = critic_metrics(self.critic.in_label_units(output), batch)
         return {"loss": float(total.detach()), **_scalars(losses), **metrics}
 
+    @torch.no_grad()
+    def evaluate(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Mean absolute errors in label units on a held-out batch."""
+        batch = _to_device(batch, self.device)
+        self.critic.eval()
+        return critic_metrics(self.critic.in_label_units(self.critic(batch["image"])), batch)
+
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
         """The critic draws nothing; its metrics say how well it fits."""
         return None
