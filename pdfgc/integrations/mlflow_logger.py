@@ -22,10 +22,17 @@ import numpy as np
 _logger = logging.getLogger(__name__)
 
 METRIC_PREFIX = "train/"
+SPLIT_PREFIXES = ("val/",)
+
 MODEL_ARTIFACT_DIR = "model"
 MAX_PARAM_LENGTH = 6000
 PARAMS_PER_BATCH = 100
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+
+
+def metric_name(name: str) -> str:
+    """``loss`` -> ``train/loss``; a name that already names its split (``val/...``) is kept."""
+    return name if name.startswith(SPLIT_PREFIXES) else METRIC_PREFIX + name
 
 
 def default_tracking_uri(out_dir: str | Path) -> str:
@@ -103,7 +110,7 @@ class MLflowLogger:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(METRIC_PREFIX + k, float(v), now, step) for k, v in sorted(metrics.items())]
+        items = [Metric(metric_name(k), float(v), now, step) for k, v in sorted(metrics.items())]
         self.client.log_batch(self.run_id, metrics=items)
 
     def log_image(self, image: np.ndarray, name: str, step: int) -> None:

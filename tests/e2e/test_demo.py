@@ -62,6 +62,8 @@ def test_mlflow_has_a_parent_run_with_a_child_per_stage_and_a_registered_model(d
         run = client.get_run(run_id)
         assert run.data.tags.get("mlflow.parentRunId") == summary["parent_run_id"]
         assert "train/loss" in run.data.metrics, stage
+    critic_metrics = client.get_run(stage_runs["critic"]).data.metrics
+    assert "val/mae_pose_deg" in critic_metrics  # held-out accuracy of the label critic
     name, version = summary["registered_model"].removeprefix("models:/").split("/")
     assert client.get_model_version(name, version).status == "READY"
 
