@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from pdfgc.labels.backends.resnet import RESNET50_FEATURES, ResNet50Trunk
-from pdfgc.labels.backends.weights import require_file
+from pdfgc.labels.backends.weights import load_weights_only, require_file
 from pdfgc.labels.pose import POSE_DIM, POSE_SPEC
 
 _logger = logging.getLogger(__name__)
@@ -116,10 +116,7 @@ class ReconNet(torch.nn.Module):
 
 def load_recon_net(checkpoint: Path, device: str) -> ReconNet:
     """The release checkpoint's ``net_recon`` weights, loaded without unpickling objects."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    net = ReconNet()
-    net.load_state_dict(state.get("net_recon", state))
-    return net.eval().to(device)
+    return load_weights_only(ReconNet(), checkpoint, "net_recon", device)
 
 
 class Deep3DPoseLabeler:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from pdfgc.labels.backends.resnet import RESNET50_FEATURES, ResNet50Trunk
-from pdfgc.labels.backends.weights import require_file
+from pdfgc.labels.backends.weights import load_weights_only, require_file
 from pdfgc.labels.eyes import GAZE_SPEC
 
 _logger = logging.getLogger(__name__)
@@ -69,10 +69,7 @@ class GazeNet(torch.nn.Module):
 
 
 def load_gaze_net(path: Path, device: str) -> GazeNet:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    net = GazeNet()
-    net.load_state_dict(state.get("model_state", state))
-    return net.eval().to(device)
+    return load_weights_only(GazeNet(), path, "model_state", device)
 
 
 class LearnedGazeLabeler:

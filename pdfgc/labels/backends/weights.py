@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from pdfgc.errors import MissingWeightsError
 
@@ -39,3 +40,13 @@ def require_package(backend: str, module: str, pip_name: str) -> ModuleType:
             f"{backend} backend needs the python package '{pip_name}' (import {module} failed: {exc}); "
             f"install it with: pip install {pip_name}"
         ) from None
+
+
+def load_weights_only(net: Any, path: Path, nested_key: str, device: str) -> Any:
+    """Load a release checkpoint into ``net`` without unpickling objects; the state dict may sit
+    under ``nested_key`` (as the releases save it) or at the top level."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(state.get(nested_key, state))
+    return net.eval().to(device)
