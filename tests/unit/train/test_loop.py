@@ -118,7 +118,7 @@ def test_critic_stage_reports_held_out_errors(tmp_path):
     from pdfgc.train.loop import train_stage
     from tests.helpers.shards import write_test_shards
 
-    shards = write_test_shards(tmp_path / "shards", n_clips=20, frames=6, crop_size=64)
+    write_test_shards(tmp_path / "shards", n_clips=20, frames=6, crop_size=64)
     cfg = load_config("tiny", ["train.critic.steps=2", "train.checkpoint_every=0"])
     result = train_stage(cfg, "critic", str(tmp_path / "shards"), tmp_path / "out")
     assert any(is_val_key(f"spk0_vid{c:02d}_0_000") for c in range(20))  # the split is not empty
