@@ -47,6 +47,7 @@ import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from pdfgc.config import PdfgcConfig, StageConfig
+from pdfgc.data.tarstream import iter_regular_members
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.train.task_base import STAGES
 
@@ -504,14 +505,14 @@ class StageBatchStream(torch.utils.data.IterableDataset):
 def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
     """Members of a seekable tar as webdataset's ``{"fname", "data", "__url__"}`` items.
 
-    ``tarfile`` mode "r:" reads about 3x faster than the stream mode "r|*" that webdataset's
-    own iterator uses; non-seekable streams still go through webdataset's ``tar_file_expander``."""
+    ``pdfgc.data.tarstream`` parses ustar/PAX headers directly (several times faster than the
+    stream mode "r|*" of webdataset's own iterator); non-seekable streams still go through
+    webdataset's ``tar_file_expander``."""
     try:
-        with tarfile.open(fileobj=opened["stream"], mode="r:") as tar:
-            for member in tar:
-                if member.isreg() and not WDS_META_MEMBER.match(member.name):
-                    yield {"fname": member.name, "data": tar.extractfile(member).read(), "__url__": opened["url"]}
-    except (tarfile.TarError, OSError) as exn:
+        for name, data in iter_regular_members(opened["stream"]):
+            if not WDS_META_MEMBER.match(name):
+                yield {"fname": name, "data": data, "__url__": opened["url"]}
+    except (tarfile.TarError, OSError, ValueError) as exn:
         exn.args = (*exn.args, opened["url"])
         if not handler(exn):
             raise
