@@ -134,7 +134,6 @@ class StageConfig(Section):
     betas: tuple[float, float] = (0.0, 0.99)
     lr_step_every: int = 80_000
     lr_gamma: float = 0.93
-    grad_accum: int = 1
     k_frames: int = 8
     """Stage 1: appearance frames per sample; stage 3: expression window length."""
     temperature: float = 1.0

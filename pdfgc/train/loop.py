@@ -1,9 +1,7 @@
 """One progressive stage, start to finish: the generic loop around a StageTask.
 
 Division of work with the task (``pdfgc.train.task_base.StageTask``): the task owns its
-networks, optimisers, StepLR schedulers, losses and gradient accumulation
-(``train.<stage>.grad_accum``: it may split the batch into micro-batches inside
-``training_step``); the loop owns devices, DDP wrapping, seeds, the data stream, autocast, the
+networks, optimisers, StepLR schedulers and losses; the loop owns devices, DDP wrapping, seeds, the data stream, autocast, the
 scheduler step (once per loop step, after ``training_step``), the generator EMA, metrics,
 images, checkpoints and the export.
 """
