@@ -29,6 +29,7 @@ import glob
 import hashlib
 import io
 import logging
+import math
 import os
 import random
 import re
@@ -64,6 +65,8 @@ REDUCED_DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: c
 """libjpeg scales in the DCT domain: decoding a 224 crop for a 64 model reads it at 112 (2x less work)."""
 NPY_MAGIC = b"\x93NUMPY"
 NPY_HEADER = re.compile(rb"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (False|True), 'shape': \(([\d, ]*)\), *\}")
+NPY_CACHE = "__npy__"
+"""Sample-dict key holding the arrays already parsed from the sample's .npy members."""
 WDS_META_MEMBER = re.compile(r"__[^/]*__($|/)")
 """Members webdataset's own tar reader skips (``__meta__`` style names)."""
 SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -215,13 +218,18 @@ def _select_split(samples: Iterable[dict[str, Any]], split: str) -> Iterator[dic
 
 
 def _load_npy(sample: dict[str, Any], name: str) -> np.ndarray:
+    """The sample's ``name.npy`` as an array, parsed once per sample (kept in the sample dict)."""
+    cache = sample.setdefault(NPY_CACHE, {})
+    if name in cache:
+        return cache[name]
     payload = sample.get(f"{name}.npy")
     if payload is None:
         raise InputError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no {name}.npy")
     try:
-        return read_npy(payload)
+        cache[name] = read_npy(payload)
     except ValueError as exc:
         raise InputError(f"{sample.get('__url__')}: {sample.get('__key__')}.{name}.npy: {exc}") from None
+    return cache[name]
 
 
 def read_npy(payload: bytes) -> np.ndarray:
@@ -242,7 +250,7 @@ def read_npy(payload: bytes) -> np.ndarray:
     if dtype.hasobject:
         raise ValueError("object arrays are refused")
     shape = tuple(int(n) for n in match.group(3).split(b",") if n.strip())
-    flat = np.frombuffer(payload, dtype=dtype, count=int(np.prod(shape)), offset=header_end)
+    flat = np.frombuffer(payload, dtype=dtype, count=math.prod(shape), offset=header_end)
     return flat.reshape(shape, order="F" if match.group(2) == b"True" else "C")
 
 
