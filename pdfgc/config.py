@@ -134,6 +134,10 @@ class StageConfig(Section):
     betas: tuple[float, float] = (0.0, 0.99)
     lr_step_every: int = 80_000
     lr_gamma: float = 0.93
+    grad_accum: int = Field(1, ge=1)
+    """Micro-batches per optimiser step: gradients of ``grad_accum`` consecutive loop steps are
+    averaged before one step. Loop steps (``steps``, ``lr_step_every``, checkpoints) count
+    micro-batches; a checkpoint is written only at the end of an accumulation cycle."""
     k_frames: int = 8
     """Stage 1: appearance frames per sample; stage 3: expression window length."""
     temperature: float = 1.0

@@ -179,7 +179,7 @@ def _run_steps(
         checkpointer.observe(losses.get("loss"))  # this rank's loss: only rank 0's choice of best.pt counts
         if cfg.train.image_every > 0 and step % cfg.train.image_every == 0:
             _log_images(task, batch, step, logger)
-        if checkpointer.should_save(step, last_step):
+        if checkpointer.should_save(step, last_step) and step % stage_config(cfg, task.stage).grad_accum == 0:
             checkpointer.save(task, progress, config, ema)
     return metrics
 

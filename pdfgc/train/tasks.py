@@ -28,8 +28,10 @@ Stage 2 shifts E_pose's output bias once, on its first batch, to the mean pose l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +128,25 @@ def _set_eval(trained: dict[str, nn.Module]) -> None:
         module.eval()
 
 
-def _backward_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+def accumulate_and_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, step: int, accum: int) -> None:
+    """Add ``loss / accum``'s gradients; step and clear the optimiser at the end of each cycle of
+    ``accum`` loop steps (every step when ``accum`` is 1). Gradients start cleared."""
+    (loss / accum).backward()
+    if step % accum == 0:
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+
+@contextlib.contextmanager
+def gradients_kept(module: nn.Module) -> Iterator[None]:
+    """Leave ``module``'s accumulated gradients as they were across a backward pass that is not
+    its own (the generator loss also reaches the discriminator's weights)."""
+    saved = [(p, None if p.grad is None else p.grad.clone()) for p in module.parameters()]
+    try:
+        yield
+    finally:
+        for param, grad in saved:
+            param.grad = grad
 
 
 def _adam(modules: list[nn.Module], stage_cfg: StageConfig) -> torch.optim.Adam:
@@ -227,14 +244,12 @@ class _Adversarial:
         return losses
 
     def discriminator_step(self, optimizer: torch.optim.Optimizer, fake: torch.Tensor,
-                           real: torch.Tensor) -> torch.Tensor:
+                           real: torch.Tensor, step: int, accum: int) -> torch.Tensor:
         from pdfgc.losses.adversarial import discriminator_hinge_loss
 
-        optimizer.zero_grad(set_to_none=True)
         fake_out, real_out = self._split(fake.detach(), real)
         loss = discriminator_hinge_loss(real_out, fake_out)
-        loss.backward()
-        optimizer.step()
+        accumulate_and_step(optimizer, loss, step, accum)
         return loss.detach()
 
 
@@ -247,6 +262,7 @@ class _TaskBase:
         self.cfg = cfg
         self.device = device
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.accum = 1
         self._schedulers: dict[str, Any] = {}
         self.model: nn.Module | None = None
         self.critic: nn.Module | None = None
@@ -258,9 +274,20 @@ class _TaskBase:
         return self._schedulers
 
     def _add_optimizer(self, name: str, modules: list[nn.Module], stage_cfg: StageConfig) -> None:
+        self.accum = stage_cfg.grad_accum
         optimizer = _adam(modules, stage_cfg)
         self._optimizers[name] = optimizer
         self._schedulers[name] = _step_lr(optimizer, stage_cfg)
+
+    def _step(self, name: str, loss: torch.Tensor, step: int) -> None:
+        accumulate_and_step(self._optimizers[name], loss, step, self.accum)
+
+    def _generator_and_discriminator_step(self, total: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
+                                          step: int) -> torch.Tensor:
+        """Generator update (the discriminator's own accumulated gradients untouched), then D's."""
+        with gradients_kept(self.trained["discriminator"]):
+            self._step("generator", total, step)
+        return self.gan.discriminator_step(self._optimizers["discriminator"], fake, real, step, self.accum)
 
     def export(self) -> dict[str, nn.Module]:
         """``model`` (the whole PDFGC container) and ``critic`` when this stage has one; the loop
@@ -322,7 +349,7 @@ class CriticTask(_TaskBase):
         output = self.critic_ddp(batch["image"])
         losses = {f"loss_{name}": F.smooth_l1_loss(output.label(name), targets[name]) for name in LABELS}
         total = sum(losses.values())
-        _backward_step(self._optimizers["critic"], total)
+        self._step("critic", total, step)
         with torch.no_grad():
             metrics = critic_metrics(self.critic.in_label_units(output), batch)
         return {"loss": float(total.detach()), **_scalars(losses), **metrics}
@@ -395,8 +422,7 @@ class Stage1Task(_TaskBase):
         losses = self.gan.generator_losses(fake, driver)
         losses["loss_mot"] = motion_reconstruction_loss(self.critics.phi, self.critics.psi, fake, driver)
         total = losses.pop("loss_image") + self.stage_cfg.weights.mot * losses["loss_mot"]
-        _backward_step(self._optimizers["generator"], total)
-        losses["loss_d"] = self.gan.discriminator_step(self._optimizers["discriminator"], fake, driver)
+        losses["loss_d"] = self._generator_and_discriminator_step(total, fake, driver, step)
         return {"loss": float(total.detach()), **_scalars(losses)}
 
     def state_dict(self) -> dict[str, Any]:
@@ -503,7 +529,7 @@ class Stage2Task(_TaskBase):
         w = self.stage_cfg.weights
         total = (w.contrastive * (losses["loss_a2v"] + losses["loss_v2a"])
                  + w.eye * losses["loss_eye"] + w.pose * losses["loss_pose"])
-        _backward_step(self._optimizers["heads"], total)
+        self._step("heads", total, step)
         return {"loss": float(total.detach()), **_scalars(losses)}
 
     @torch.no_grad()
@@ -623,8 +649,7 @@ class Stage3Task(_TaskBase):
         losses.update(self._consistency(fake, driver, factors["lip"]))
         w = self.stage_cfg.weights
         total = losses.pop("loss_image") + w.decor * losses["loss_decor"] + w.con * losses["loss_con"]
-        _backward_step(self._optimizers["generator"], total)
-        losses["loss_d"] = self.gan.discriminator_step(self._optimizers["discriminator"], fake, driver)
+        losses["loss_d"] = self._generator_and_discriminator_step(total, fake, driver, step)
         return {"loss": float(total.detach()), **_scalars(losses)}
 
     def state_dict(self) -> dict[str, Any]:

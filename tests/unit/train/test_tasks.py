@@ -121,8 +121,13 @@ def test_training_step_reports_finite_named_losses(stage: str, cfg, critic_expor
 
 @pytest.mark.parametrize("stage", ["critic", "1", "2", "3"])
 def test_every_trainable_parameter_gets_a_gradient(stage: str, cfg, critic_export: Path) -> None:
+    """Mid-way through an accumulation cycle the gradients are still there to inspect."""
+    from pdfgc.data.loader import stage_config
+
+    cfg = cfg.model_copy(deep=True)
+    stage_config(cfg, stage).grad_accum = 2
     task = _make_task(stage, cfg, critic_export)
-    task.training_step(make_batch(stage, cfg), 0)
+    task.training_step(make_batch(stage, cfg), 1)
     missing = [f"{module_name}.{name}" for module_name, module in task.trainable().items()
                for name, param in module.named_parameters() if param.grad is None]
     assert missing == []
@@ -285,3 +290,32 @@ def test_critic_refuses_labels_of_another_width(cfg) -> None:
     task = CriticTask(cfg, CPU, _identity, expression_dim=EXP_DIM + 1)
     with pytest.raises(ConfigError, match="expression"):
         task.training_step(make_batch("critic", cfg), 0)
+
+
+@pytest.mark.parametrize("stage", ["1", "2"])
+def test_gradient_accumulation_steps_once_per_cycle(stage: str, cfg, critic_export: Path) -> None:
+    """With grad_accum=2 the weights move only on the second step; the generator's backward
+    leaves the discriminator's accumulated gradients as they were."""
+    from pdfgc.data.loader import stage_config
+
+    cfg = cfg.model_copy(deep=True)
+    stage_config(cfg, stage).grad_accum = 2
+    task = _make_task(stage, cfg, critic_export)
+    module = next(iter(task.trainable().values()))
+    before = [p.detach().clone() for p in module.parameters()]  # weights only: BN statistics move per forward
+    batch = make_batch(stage, cfg)
+    task.training_step(batch, 1)
+    assert all(torch.equal(a, p) for a, p in zip(before, module.parameters()))
+    if stage == "1":
+        d_grads = [p.grad.clone() for p in task.trainable()["discriminator"].parameters()]
+        with torch.no_grad():
+            fake = task._reconstruct(batch["app_frames"], batch["driver"], augment=False)
+        total = task.gan.generator_losses(fake.requires_grad_(), batch["driver"])["loss_image"]
+        from pdfgc.train.tasks import gradients_kept
+
+        with gradients_kept(task.trainable()["discriminator"]):
+            total.backward()
+        assert all(torch.equal(a, p.grad) for a, p in zip(d_grads, task.trainable()["discriminator"].parameters()))
+    task.training_step(batch, 2)
+    assert not all(torch.equal(a, p) for a, p in zip(before, module.parameters()))
+    assert all(p.grad is None for p in module.parameters())
