@@ -49,12 +49,12 @@ from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from pdfgc.config import PdfgcConfig, StageConfig
 from pdfgc.data.tarstream import iter_regular_members
+from pdfgc.data.writer import check_member_name
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.train.task_base import STAGES
 
 _logger = logging.getLogger(__name__)
 
-UNSAFE_EXTENSIONS = frozenset({"pyd", "pickle", "pkl", "pth", "pt"})
 VAL_FRACTION_DENOMINATOR = 10
 """1 sample in 10 (by key hash) is held out as ``split="val"``."""
 MEL_ROWS_PER_FRAME = 4
@@ -194,14 +194,14 @@ def _refuse_unsafe(samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]
 
 
 def _check_member_names(sample: dict[str, Any]) -> None:
-    key, url = str(sample.get("__key__")), sample.get("__url__")
-    if ".." in key or key.startswith("/") or "\\" in key:
-        raise UnsafeShardError(f"{url}: member name {key!r} escapes the sample folder; refusing the shard")
+    """The writer's member-name rule, applied to every member of a read sample."""
+    key = str(sample.get("__key__"))
     for ext in sample:
-        if ext.startswith("__"):
-            continue
-        if ext.rsplit(".", 1)[-1].lower() in UNSAFE_EXTENSIONS or "/" in ext:
-            raise UnsafeShardError(f"{url}: member {key}.{ext} has a pickle-like extension or a '/' in its name; refusing the shard")
+        if not ext.startswith("__"):
+            try:
+                check_member_name(f"{key}.{ext}")
+            except UnsafeShardError as exc:
+                raise UnsafeShardError(f"{sample.get('__url__')}: {exc}; refusing the shard") from None
 
 
 def is_val_key(key: str) -> bool:

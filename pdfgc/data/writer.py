@@ -24,7 +24,8 @@ from pdfgc.errors import UnsafeShardError
 _logger = logging.getLogger(__name__)
 
 UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-PICKLE_LIKE_EXTENSIONS = (".pyd", ".pickle", ".pkl", ".pth")
+PICKLE_LIKE_EXTENSIONS = (".pyd", ".pickle", ".pkl", ".pth", ".pt")
+"""Members that common readers would unpickle; shards never hold them."""
 MEMBER_MODE = 0o644
 IMAGE_EXTENSIONS = {"jpg": ".jpg", "webp": ".webp"}
 
@@ -110,7 +111,7 @@ class TarSampleWriter:
 
 def check_member_name(name: str) -> None:
     """Raise UnsafeShardError for absolute names, ``..`` parts or pickle-like extensions."""
-    if name.startswith(("/", "\\")) or ".." in name:
+    if name.startswith("/") or ".." in name or "\\" in name:
         raise UnsafeShardError(f"member {name!r}: absolute path or '..' refused")
     if name.lower().endswith(PICKLE_LIKE_EXTENSIONS):
         raise UnsafeShardError(f"member {name!r}: pickle-like extension refused")
