@@ -279,6 +279,26 @@ class _TaskBase:
         self._optimizers[name] = optimizer
         self._schedulers[name] = _step_lr(optimizer, stage_cfg)
 
+    def trainable(self) -> dict[str, nn.Module]:
+        return dict(self.trained)
+
+    def _own_stage_modules(self, wrap: WrapFn) -> None:
+        """Split the container into this stage's trained modules (also DDP-wrapped) and the frozen rest."""
+        self.trained = {name: getattr(self.model, name) for name in STAGE_MODULES[self.stage]}
+        self.wrapped = {name: wrap(module) for name, module in self.trained.items()}
+        self.frozen = _freeze_others(self.model, STAGE_MODULES[self.stage])
+
+    def _setup_gan_stage(self, wrap: WrapFn, init_from: Path | None, critic_from: Path | None,
+                         generator_side: tuple[str, ...]) -> None:
+        """Stages 1 and 3: container, frozen critics, own modules, GAN losses, G and D optimisers."""
+        self.model, _ = _build_container(self.cfg, self.device, init_from)
+        critics = _load_critics(self.cfg, self.device, critic_from)
+        self.critics, self.critic = critics, critics.module
+        self._own_stage_modules(wrap)
+        self.gan = _Adversarial(self.wrapped["discriminator"], self.cfg.model, self.stage_cfg, self.device)
+        self._add_optimizer("generator", [self.trained[n] for n in generator_side], self.stage_cfg)
+        self._add_optimizer("discriminator", [self.trained["discriminator"]], self.stage_cfg)
+
     def _step(self, name: str, loss: torch.Tensor, step: int) -> None:
         accumulate_and_step(self._optimizers[name], loss, step, self.accum)
 
@@ -388,22 +408,10 @@ class Stage1Task(_TaskBase):
 
         super().__init__(cfg, device)
         self.stage_cfg = cfg.train.stage1
-        self.model, _ = _build_container(cfg, device, init_from)
-        critics = _load_critics(cfg, device, critic_from)
-        self.critics, self.critic = critics, critics.module
-        self.trained = {name: getattr(self.model, name) for name in STAGE_MODULES["1"]}
-        self.wrapped = {name: wrap(module) for name, module in self.trained.items()}
-        self.frozen = _freeze_others(self.model, STAGE_MODULES["1"])
+        self._setup_gan_stage(wrap, init_from, critic_from, ("app_encoder", "motion_encoder", "generator0"))
         rank, _ = _world()
         self.augment_rng = torch.Generator(device=device).manual_seed(cfg.train.seed * 1000 + rank)
         self.augment = MotionAugment()
-        self.gan = _Adversarial(self.wrapped["discriminator"], cfg.model, self.stage_cfg, device)
-        generator_side = [self.trained[n] for n in ("app_encoder", "motion_encoder", "generator0")]
-        self._add_optimizer("generator", generator_side, self.stage_cfg)
-        self._add_optimizer("discriminator", [self.trained["discriminator"]], self.stage_cfg)
-
-    def trainable(self) -> dict[str, nn.Module]:
-        return dict(self.trained)
 
     def _reconstruct(self, app_frames: torch.Tensor, driver: torch.Tensor, augment: bool) -> torch.Tensor:
         modules = self.wrapped if augment else self.trained
@@ -465,13 +473,8 @@ class Stage2Task(_TaskBase):
         self.rank, self.world_size = rank, world_size
         self.model, source_stage = _build_container(cfg, device, init_from)
         self.pose_head_centred = source_stage in ("2", "3")
-        self.trained = {name: getattr(self.model, name) for name in STAGE_MODULES["2"]}
-        self.wrapped = {name: wrap(module) for name, module in self.trained.items()}
-        self.frozen = _freeze_others(self.model, STAGE_MODULES["2"])
+        self._own_stage_modules(wrap)
         self._add_optimizer("heads", list(self.trained.values()), self.stage_cfg)
-
-    def trainable(self) -> dict[str, nn.Module]:
-        return dict(self.trained)
 
     def state_dict(self) -> dict[str, Any]:
         return {"pose_head_centred": torch.tensor(self.pose_head_centred)}
@@ -567,22 +570,10 @@ class Stage3Task(_TaskBase):
 
         super().__init__(cfg, device)
         self.stage_cfg = cfg.train.stage3
-        self.model, _ = _build_container(cfg, device, init_from)
-        critics = _load_critics(cfg, device, critic_from)
-        self.critics, self.critic = critics, critics.module
-        self.trained = {name: getattr(self.model, name) for name in STAGE_MODULES["3"]}
-        self.wrapped = {name: wrap(module) for name, module in self.trained.items()}
-        self.frozen = _freeze_others(self.model, STAGE_MODULES["3"])
+        self._setup_gan_stage(wrap, init_from, critic_from, ("app_encoder", "exp_head", "generator"))
         bank_size = self.stage_cfg.memory_bank
         self.exp_bank = FeatureMemoryBank(bank_size, cfg.model.exp_dim).to(device)
         self.audio_bank = FeatureMemoryBank(bank_size, cfg.model.lip_dim).to(device)
-        self.gan = _Adversarial(self.wrapped["discriminator"], cfg.model, self.stage_cfg, device)
-        generator_side = [self.trained[n] for n in ("app_encoder", "exp_head", "generator")]
-        self._add_optimizer("generator", generator_side, self.stage_cfg)
-        self._add_optimizer("discriminator", [self.trained["discriminator"]], self.stage_cfg)
-
-    def trainable(self) -> dict[str, nn.Module]:
-        return dict(self.trained)
 
     @torch.no_grad()
     def _frozen_factors(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

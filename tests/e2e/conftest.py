@@ -3,6 +3,7 @@ worker processes, and the generated sample set. Each starts once per test sessio
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import socket
@@ -54,22 +55,29 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+@contextlib.contextmanager
+def serving(command: list[str], env: dict[str, str], home: Path, health_url: str, what: str) -> Iterator[None]:
+    """Run a server from ``home`` (its log in home/server.log) until it answers ``health_url``;
+    stop it on exit."""
+    with open(home / "server.log", "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+        try:
+            wait_until(lambda: http_ok(health_url), SERVER_START_TIMEOUT, what, process)
+            yield
+        finally:
+            stop(process)
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory) -> Iterator[str]:
     """`prefect server start` on 127.0.0.1 with its own PREFECT_HOME; yields the API URL."""
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true"}
-    log = open(home / "server.log", "wb")
-    process = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_until(lambda: http_ok(f"{api}/health"), SERVER_START_TIMEOUT, "prefect server", process)
+    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with serving(command, env, home, f"{api}/health", "prefect server"):
         yield api
-    finally:
-        stop(process)
-        log.close()
 
 
 def start_dask_cluster(logs: Path, prefect_api: str, n_workers: int = 2) -> dict:

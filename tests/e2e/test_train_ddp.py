@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,12 +18,11 @@ from pdfgc.config import load_config, save_config
 from pdfgc.errors import PdfgcError
 from pdfgc.train.launch import launch_stage, train_all
 from pdfgc.train.metrics import read_metrics_jsonl
-from tests.e2e.conftest import BIN, free_port, http_ok, stop, wait_until
+from tests.e2e.conftest import BIN, free_port, serving
 from tests.helpers.shards import write_test_shards
 
 pytestmark = pytest.mark.e2e
 
-MLFLOW_START_TIMEOUT = 120
 KILL_TIMEOUT = 300
 RESUME_STEPS = 12
 CHECKPOINT_EVERY = 4
@@ -47,15 +45,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}", "--artifacts-destination", str(home / "art")]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    log = open(home / "server.log", "wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
     uri = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(f"{uri}/health"), MLFLOW_START_TIMEOUT, "mlflow server", process)
+    with serving(command, env, home, f"{uri}/health", "mlflow server"):
         yield uri
-    finally:
-        stop(process)
-        log.close()
 
 
 def test_all_stages_on_two_ranks_log_to_the_mlflow_server(shards: str, mlflow_server: str, tmp_path: Path,
