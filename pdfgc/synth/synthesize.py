@@ -27,6 +27,7 @@ from pdfgc.data.align import chunk_transform, warp_crop
 from pdfgc.data.audio import log_mel
 from pdfgc.data.decode import decode_audio, iter_frames
 from pdfgc.data.probe import probe_video
+from pdfgc.data.track import FaceTracker
 from pdfgc.errors import InputError, PdfgcError
 from pdfgc.io import atomic_path
 from pdfgc.labels.base import FaceLandmarker
@@ -96,25 +97,16 @@ def read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def face_landmarks(frame: np.ndarray, landmarker: FaceLandmarker, previous: np.ndarray | None) -> np.ndarray | None:
-    boxes = landmarker.detect(frame)
-    if not boxes:
-        return previous
-    points, _ = landmarker.landmarks(frame, boxes[0])
-    return points
-
-
 def aligned_crops(frames: list[np.ndarray], landmarker: FaceLandmarker, cfg: PdfgcConfig, source: Path) -> np.ndarray:
-    """Crops (N, S, S, 3) with one transform per clip, as in preprocessing."""
-    points, previous = [], None
-    for frame in frames:
-        previous = face_landmarks(frame, landmarker, previous)
-        points.append(previous)
+    """Crops (N, S, S, 3) with one transform per clip, found as in preprocessing (detect every
+    ``data.detect_every`` frames, landmark tracking in between)."""
+    tracker = FaceTracker(landmarker, cfg.data.detect_every, cfg.data.max_faces)
+    points = [tracker.step(frame).landmarks for frame in frames]
     found = np.array([p is not None for p in points])
     if not found.any():
         raise InputError(f"{source}: no face found")
-    filled = np.stack([p if p is not None else points[int(np.argmax(found))] for p in points])
-    matrix = chunk_transform(filled, found, cfg.data.crop_size, cfg.data.alignment, cfg.data.box_scale)
+    landmarks = np.stack([p if p is not None else np.zeros((68, 2), np.float32) for p in points])  # (N, 68, 2)
+    matrix = chunk_transform(landmarks, found, cfg.data.crop_size, cfg.data.alignment, cfg.data.box_scale)
     return np.stack([warp_crop(frame, matrix, cfg.data.crop_size) for frame in frames])
 
 
