@@ -38,6 +38,8 @@ class VideoSpec:
     clip: str
     extra: dict = field(default_factory=dict, hash=False, compare=False)
     """VoxCeleb2 per-clip metadata when a .txt is present (header fields and ``n_track_frames``)."""
+    sha256: str = field(default="", compare=False)
+    """Content hash, once ``pending_videos`` has read the file (so the worker need not read it again)."""
 
 
 def discover_videos(input: str) -> list[VideoSpec]:

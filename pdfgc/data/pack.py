@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pdfgc.config import DataConfig, PdfgcConfig
@@ -84,12 +84,14 @@ def pending_videos(specs: list[VideoSpec], out_dir: str, cfg: PdfgcConfig) -> li
     """The specs with no staged marker, no packed shard and no quarantine row yet (videos that
     failed with an internal error are offered again).
 
-    Hashes every source file (the uid includes its content), so edited files are redone.
+    Hashes every source file (the uid includes its content), so edited files are redone; the
+    returned specs carry the hash, so the worker does not read the file a second time.
     """
     remove_stale_temp_files(staging_dir(out_dir))
     staged = {path.stem for path in staging_dir(out_dir).glob("*.json")}
     done = staged | packed_uids(out_dir) | quarantined_uids(out_dir, include_retried=False)
-    pending = [spec for spec in specs if uid_from(spec.source, file_sha256(spec.source), cfg) not in done]
+    hashed = [replace(spec, sha256=file_sha256(spec.source)) for spec in specs]
+    pending = [spec for spec in hashed if uid_from(spec.source, spec.sha256, cfg) not in done]
     _logger.info("%d of %d videos pending in %s", len(pending), len(specs), out_dir)
     return pending
 

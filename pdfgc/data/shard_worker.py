@@ -183,7 +183,7 @@ def _local_file(source: str) -> Iterator[str]:
 def _run(spec: VideoSpec, cfg: PdfgcConfig, out_dir: str, path: str, timer: _Timer, result: VideoResult) -> list[dict]:
     """Stage the video's samples; return their manifest rows (raises MediaError for bad input)."""
     with timer("hash"):
-        result.source_sha256 = file_sha256(path)
+        result.source_sha256 = spec.sha256 or file_sha256(path)
         result.uid = uid_from(spec.source, result.source_sha256, cfg)
     with timer("probe"):
         info = probe.probe_video(path, cfg.data.min_chunk_frames / cfg.data.fps)
