@@ -174,8 +174,7 @@ def _run_synthesize(args: argparse.Namespace) -> int:
         if path is not None:
             _require_path(path)
     inputs = SynthesisInputs(args.portrait, args.audio, args.pose, args.eyes, args.expression)
-    overrides = args.overrides if args.config or args.overrides else None
-    out = synthesize(args.model, inputs, args.out, config_source=args.config, overrides=overrides,
+    out = synthesize(args.model, inputs, args.out, config_source=args.config, overrides=args.overrides,
                      tracking_uri=args.tracking_uri)
     print(out)
     return 0

@@ -8,6 +8,7 @@ section (``cfg.data``, ``cfg.labels``, ...), never the whole tree.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -314,13 +315,20 @@ def load_config(source: str | Path = "paper", overrides: list[str] | None = None
     base = tree.pop("base", None)
     if base is not None:
         tree = _deep_merge(_read_yaml(_resolve_source(base)), tree)
+    return config_from_tree(tree, overrides, origin=str(path))
+
+
+def config_from_tree(tree: dict[str, Any], overrides: list[str] | None = None, origin: str = "config") -> PdfgcConfig:
+    """Apply ``key.path=value`` overrides to a plain config tree (e.g. the one a checkpoint
+    stores) and validate it; errors name ``origin``."""
+    tree = copy.deepcopy(tree)
     for item in overrides or []:
         keys, value = _parse_override(item)
         _apply_override(tree, keys, value)
     try:
         return PdfgcConfig.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_format_error(exc)}") from None
+        raise ConfigError(f"{origin}: {_format_error(exc)}") from None
 
 
 def save_config(cfg: PdfgcConfig, path: Path) -> Path:

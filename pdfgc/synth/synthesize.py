@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pdfgc.config import PdfgcConfig, load_config
+from pdfgc.config import PdfgcConfig, config_from_tree, load_config
 from pdfgc.data.align import chunk_transform, warp_crop
 from pdfgc.data.audio import log_mel
 from pdfgc.data.decode import decode_audio, iter_frames
@@ -215,8 +215,9 @@ def synthesize(
     tracking_uri: str | None = None,
 ) -> Path:
     """Render ``out`` (mp4) with the trained model; returns its path."""
-    export = load_export(resolve_model(model, tracking_uri))
-    cfg = load_config(config_source, overrides) if config_source else PdfgcConfig.model_validate(export["config"])
+    path = resolve_model(model, tracking_uri)
+    export = load_export(path)
+    cfg = load_config(config_source, overrides) if config_source else config_from_tree(export["config"], overrides, str(path))
     net = build_trained_model(export, cfg)
     landmarker = build_landmarker(cfg.labels)
     size = cfg.model.image_size

@@ -61,3 +61,13 @@ def test_flat_dict_for_tracker_params():
     flat = PdfgcConfig().to_flat_dict()
     assert flat["train.stage1.weights.vgg"] == 10.0
     assert flat["audio.n_mels"] == 80
+
+
+def test_overrides_apply_to_a_stored_tree_without_changing_it():
+    from pdfgc.config import config_from_tree
+
+    stored = load_config("tiny").model_dump(mode="json")
+    cfg = config_from_tree(stored, ["data.alignment=box"], origin="export.pt")
+    assert cfg.data.alignment == "box" and stored["data"]["alignment"] == "pdfgc"
+    with pytest.raises(ConfigError, match="export.pt: unknown config key 'data.bogus'"):
+        config_from_tree(stored, ["data.bogus=1"], origin="export.pt")
