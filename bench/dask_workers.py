@@ -10,27 +10,21 @@ prints frames/s and the ratio. Prefect is left out on purpose: this measures the
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from distributed import Client, LocalCluster
 
+from flows.sample import load_sample_generator
 from pdfgc.config import load_config
 from pdfgc.data.discover import discover_videos
 from pdfgc.data.shard_worker import process_video
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def generate(root: Path, videos: int, seconds: float) -> None:
-    spec = importlib.util.spec_from_file_location("gen", REPO_ROOT / "datasets/sample/generate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen"] = module
-    spec.loader.exec_module(module)
-    module.generate_sample_set(root, speakers=videos, clips_per_speaker=1, seconds=seconds)
+    load_sample_generator().generate_sample_set(root, speakers=videos, clips_per_speaker=1, seconds=seconds)
 
 
 def run(workers: int, source: Path, out: Path) -> tuple[float, int]:

@@ -12,10 +12,7 @@ Steps:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from prefect import flow, task
@@ -24,23 +21,11 @@ from prefect.runtime import flow_run
 
 from flows.preprocess import preprocess
 from flows.report import write_report
+from flows.sample import load_sample_generator
 from flows.train import train
 from pdfgc.config import PdfgcConfig
 from pdfgc.io import atomic_write_json
 from pdfgc.synth.synthesize import SynthesisInputs, synthesize
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_GENERATOR = REPO_ROOT / "datasets" / "sample" / "generate.py"
-
-
-def load_sample_generator() -> ModuleType:
-    """The generator lives in datasets/ (a recipe folder, not an installed package)."""
-    spec = importlib.util.spec_from_file_location("pdfgc_sample_generator", SAMPLE_GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @task(cache_policy=NO_CACHE)
 def make_sample_set(out: Path, speakers: int, clips: int, seconds: float) -> list[Path]:

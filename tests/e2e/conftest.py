@@ -4,7 +4,6 @@ worker processes, and the generated sample set. Each starts once per test sessio
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import socket
 import subprocess
@@ -16,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from flows.sample import load_sample_generator
+from pdfgc.train.launch import free_port
+
 BIN = Path(sys.executable).parent
 SERVER_START_TIMEOUT = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
@@ -120,18 +115,9 @@ def _n_workers(address: str) -> int:
         return len(client.scheduler_info()["workers"])
 
 
-def load_generator():
-    path = REPO_ROOT / "datasets" / "sample" / "generate.py"
-    spec = importlib.util.spec_from_file_location("pdfgc_sample_generator_tests", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def sample_set(tmp_path_factory) -> Path:
     """The bundled sample set at reduced size: 3 speakers x 1 clip x 5 s."""
     root = tmp_path_factory.mktemp("sample")
-    load_generator().generate_sample_set(root, speakers=3, clips_per_speaker=1, seconds=5.0)
+    load_sample_generator().generate_sample_set(root, speakers=3, clips_per_speaker=1, seconds=5.0)
     return root

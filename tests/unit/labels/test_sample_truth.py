@@ -6,34 +6,23 @@ Deep3DFaceRecon (positive counter-clockwise), so the two must be opposite.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from flows.sample import load_sample_generator
 from pdfgc.config import LabelsConfig
 from pdfgc.labels.registry import build_labelers, build_landmarker
 
 from .conftest import decode_frames
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("pdfgc_sample_generator_labels", REPO_ROOT / "datasets/sample/generate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def labelled_clip(tmp_path_factory):
     root = tmp_path_factory.mktemp("truth")
-    video = _generator().generate_sample_set(root, speakers=1, clips_per_speaker=1, seconds=6.0, size=320)[0]
+    video = load_sample_generator().generate_sample_set(root, speakers=1, clips_per_speaker=1, seconds=6.0, size=320)[0]
     truth = json.loads(video.with_suffix(".truth.json").read_text())
     frames = decode_frames(video, every=1, side=320)
     landmarker = build_landmarker(LabelsConfig())
