@@ -3,7 +3,9 @@
 Prints, as Markdown: end-to-end frames/s of ``process_video`` (wall and per CPU-second, ffmpeg
 children included), ffmpeg decode-only frames/s on the same clips, the per-stage time breakdown
 from ``VideoResult.timings`` and the peak RSS. The clips are repeated until about
-``--seconds`` of video have been processed.
+``--seconds`` of video have been processed. ``process_video`` runs in a spawned worker process
+started with the LocalCluster's environment (``compute.worker_env``: malloc on huge pages), and
+once more with a plain environment, so the effect of that setting shows side by side.
 
     .venv/bin/python bench/preprocess.py --config paper --seconds 30
 """
@@ -11,10 +13,13 @@ from ``VideoResult.timings`` and the peak RSS. The clips are repeated until abou
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import resource
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from pdfgc.config import load_config
@@ -42,12 +47,26 @@ def playlist(clips: list[Path], seconds: float) -> list[Path]:
     return chosen
 
 
-def run_workers(clips: list[Path], config: str, out_dir: str) -> tuple[list[VideoResult], float, float]:
+def _worker_loop(clips: list[Path], config: str, out_dir: str) -> tuple[list[VideoResult], float, float, float]:
+    """In the worker process: warm up, then process every clip; (results, wall, cpu, peak RSS MiB)."""
     cfg = load_config(config)
     process_video(VideoSpec(str(clips[0]), "warmup", "w", "0", {}), cfg, out_dir)  # loads the models
     wall, cpu = time.perf_counter(), cpu_seconds()
     results = [process_video(VideoSpec(str(c), f"s{i}", c.stem, "0", {}), cfg, out_dir) for i, c in enumerate(clips)]
-    return results, time.perf_counter() - wall, cpu_seconds() - cpu
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return results, time.perf_counter() - wall, cpu_seconds() - cpu, peak_mib
+
+
+def run_worker(clips: list[Path], config: str, out_dir: str, env: dict[str, str]) -> tuple[list[VideoResult], float, float, float]:
+    """``_worker_loop`` in a fresh spawned process whose environment is ours plus ``env``."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(_worker_loop, clips, config, out_dir).result()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def run_decode_only(clips: list[Path], max_side: int) -> tuple[int, float, float]:
@@ -57,21 +76,27 @@ def run_decode_only(clips: list[Path], max_side: int) -> tuple[int, float, float
     return frames, time.perf_counter() - wall, cpu_seconds() - cpu
 
 
-def report(results: list[VideoResult], wall: float, cpu: float, decode: tuple[int, float, float]) -> str:
+def report(runs: dict[str, tuple[list[VideoResult], float, float, float]], decode: tuple[int, float, float]) -> str:
+    """Markdown: one column per worker environment, then the stage breakdown of the first."""
+    results = next(iter(runs.values()))[0]
     frames = sum(r.n_frames for r in results)
     failed = [f"{r.spec.source}: {r.reason}" for r in results if not r.ok]
+    header = " | ".join(runs)
     lines = [
         f"videos {len(results)} ({len(failed)} failed{': ' + '; '.join(failed) if failed else ''}), "
         f"frames {frames} ({frames / 25:.1f} s of video), samples {sum(r.n_samples for r in results)}",
         "",
-        "| measure | value |", "| --- | --- |",
-        f"| process_video, frames/s (wall, 1 process) | {frames / wall:.1f} |",
-        f"| process_video, frames per CPU-second (incl. ffmpeg) | {frames / cpu:.1f} |",
-        f"| ffmpeg decode only, frames/s (wall) | {decode[0] / decode[1]:.1f} |",
-        f"| ffmpeg decode only, frames per CPU-second | {decode[0] / decode[2]:.1f} |",
-        f"| peak RSS, this process | {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB |",
-        "", "| stage | seconds | ms/frame | share |", "| --- | --- | --- | --- |",
+        f"| measure | {header} |", "| --- |" + " --- |" * len(runs),
+        "| process_video, frames/s (wall, 1 worker process) | " + " | ".join(f"{frames / w:.1f}" for _, w, _, _ in runs.values()) + " |",
+        "| process_video, frames per CPU-second (incl. ffmpeg) | " + " | ".join(f"{frames / c:.1f}" for _, _, c, _ in runs.values()) + " |",
+        "| pipeline / decode alone (CPU-seconds) | " + " | ".join(f"{decode[2] / c * frames / decode[0]:.2f}" for _, _, c, _ in runs.values()) + " |",
+        "| landmarks, ms per frame | " + " | ".join(f"{1000 * sum(r.timings.get('landmarks', 0.0) for r in res) / frames:.2f}" for res, *_ in runs.values()) + " |",
+        "| peak RSS of the worker | " + " | ".join(f"{rss:.0f} MiB" for *_, rss in runs.values()) + " |",
+        "",
+        f"ffmpeg decode alone, same clips: {decode[0] / decode[1]:.1f} frames/s wall, {decode[0] / decode[2]:.1f} frames per CPU-second",
+        "", f"Per stage ({next(iter(runs))}):", "", "| stage | seconds | ms/frame | share |", "| --- | --- | --- | --- |",
     ]
+    wall = next(iter(runs.values()))[1]
     totals = {stage: sum(r.timings.get(stage, 0.0) for r in results) for stage in STAGES}
     for stage, seconds in totals.items():
         lines.append(f"| {stage} | {seconds:.2f} | {1000 * seconds / max(frames, 1):.2f} | {seconds / wall:.0%} |")
@@ -101,10 +126,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pdfgc-bench-") as tmp:
         if args.side:
             clips = scaled_copies(clips, args.side, Path(tmp))
-        out_dir = str(Path(tmp) / "out")
-        results, wall, cpu = run_workers(clips, args.config, out_dir)
-        decode = run_decode_only(clips, load_config(args.config).data.max_decode_side)
-    print(report(results, wall, cpu, decode))
+        cfg = load_config(args.config)
+        environments = {"worker_env": cfg.compute.worker_env, "plain env": {}}
+        runs = {name: run_worker(clips, args.config, str(Path(tmp) / f"out{i}"), env)
+                for i, (name, env) in enumerate(environments.items())}
+        decode = run_decode_only(clips, cfg.data.max_decode_side)
+    print(report(runs, decode))
 
 
 if __name__ == "__main__":

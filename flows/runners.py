@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import dask
+
 from prefect_dask import DaskTaskRunner
 
 from pdfgc.config import ComputeConfig
@@ -27,6 +29,11 @@ def share_ephemeral_api() -> None:
     os.environ["PREFECT_API_URL"] = server.api_url
 
 
+def worker_environment(compute: ComputeConfig) -> dict[str, str]:
+    """Dask's pre-spawn environment for LocalCluster workers, with ``compute.worker_env`` on top."""
+    return {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **compute.worker_env}
+
+
 def build_task_runner(compute: ComputeConfig) -> DaskTaskRunner:
     if compute.dask_address:
         return DaskTaskRunner(address=compute.dask_address)
@@ -35,6 +42,7 @@ def build_task_runner(compute: ComputeConfig) -> DaskTaskRunner:
         return DaskTaskRunner(
             cluster_class=compute.cluster_class, cluster_kwargs=dict(compute.cluster_kwargs), adapt_kwargs=adapt
         )
+    dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environment(compute)})
     kwargs = {
         "n_workers": compute.n_workers or os.cpu_count() or 1,
         "threads_per_worker": 1,
