@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pdfgc.data.decode import decode_audio, iter_frames, output_size, read_first_frame
+from pdfgc.data import probe
 from pdfgc.data.probe import probe_video
 from pdfgc.errors import MediaError
 from tests.unit.data.media import ffmpeg
@@ -106,3 +107,20 @@ def test_read_first_frame_matches_the_streamed_first_frame(short_clip: Path) -> 
     streamed = next(iter_frames(str(short_clip), probe_video(str(short_clip)), 25, 1280))
     assert first.shape == streamed.shape == (256, 256, 3)
     assert np.abs(first.astype(int) - streamed).mean() < 1.0
+
+
+def test_in_process_probe_matches_ffprobe(tmp_path: Path, short_clip: Path) -> None:
+    variants = {
+        "rotated.mp4": ("-c", "copy", "-metadata:s:v:0", "rotate=90"),
+        "vfr.mp4": ("-vf", r"select='lt(mod(n\,5)\,2)'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-c:a", "copy"),
+        "mono8k.mkv": ("-c:v", "copy", "-ac", "1", "-ar", "8000", "-c:a", "libopus"),
+    }
+    paths = [short_clip]
+    for name, args in variants.items():
+        ffmpeg("-i", str(short_clip), *args, str(tmp_path / name))
+        paths.append(tmp_path / name)
+    for path in paths:
+        in_process = probe._pyav_report(str(path))
+        assert in_process is not None, path
+        assert probe._parse_report(str(path), in_process) == probe._parse_report(str(path), probe._ffprobe_report(str(path)))
