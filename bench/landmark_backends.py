@@ -1,14 +1,15 @@
 """Compare the default landmark backend (dlib) with mediapipe FaceMesh on real faces.
 
     PYTHONPATH=. .venv/bin/python bench/landmark_backends.py \
-        --mediapipe-python /work/mp-venv/bin/python [--samples DIR] [--stride 10] [--cpu 0]
+        --mediapipe-python /work/mp-venv/bin/python [--samples DIR] [--stride 10] [--side 1280] [--cpu 0]
 
 The mediapipe side runs in its own venv (mediapipe 0.10.21 needs numpy < 2), recreated with
     python3.11 -m venv /work/mp-venv && /work/mp-venv/bin/pip install -r bench/mediapipe-requirements.txt
 and is called as a subprocess (bench/_mediapipe_worker.py). Without ``--mediapipe-python`` (or
 when that file is missing) only dlib is measured and the bench says so.
 
-Faces: DIR/images/*.png, every frame of DIR/videos/*.mp4 (25 fps, decoded as preprocessing does)
+Faces: DIR/images/*.png, every frame of DIR/videos/*.mp4 (25 fps, decoded as preprocessing does, longer side
+scaled down to ``--side``)
 and skimage's astronaut; plus copies rotated by -45..+45 deg about the image centre and mirrored
 copies (of the images and of every ``--stride``-th video frame). Both backends get the same
 frames; both processes are pinned to one CPU (``--cpu``) and run one after the other.
@@ -53,7 +54,6 @@ from pdfgc.labels.pose import pose_from_landmarks
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKER = REPO_ROOT / "bench" / "_mediapipe_worker.py"
 FPS = 25
-MAX_DECODE_SIDE = 1280
 ANGLES = (-45, -30, -20, -10, 10, 20, 30, 45)
 """+-45 goes beyond the +-30 of talking-head footage, to show where the detectors give out."""
 MIRROR = "mirror"
@@ -111,9 +111,9 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
-def decode_video(path: Path) -> np.ndarray:
-    """Every frame at 25 fps, RGB (T, H, W, 3), decoded as preprocessing decodes."""
-    return np.stack(list(iter_frames(str(path), probe_video(str(path)), FPS, MAX_DECODE_SIDE)))
+def decode_video(path: Path, max_side: int) -> np.ndarray:
+    """Every frame at 25 fps, RGB (T, H, W, 3), decoded (and scaled down) as preprocessing decodes."""
+    return np.stack(list(iter_frames(str(path), probe_video(str(path)), FPS, max_side)))
 
 
 def rotate(frame: np.ndarray, degrees: float) -> np.ndarray:
@@ -132,7 +132,7 @@ def transformed_copies(clip: Clip, stride: int) -> list[Clip]:
     return copies
 
 
-def load_clips(samples: Path, stride: int) -> list[Clip]:
+def load_clips(samples: Path, stride: int, max_side: int) -> list[Clip]:
     from skimage import data
 
     if not (samples / "images").is_dir() or not (samples / "videos").is_dir():
@@ -141,7 +141,7 @@ def load_clips(samples: Path, stride: int) -> list[Clip]:
                  for p in sorted((samples / "images").glob("*.png"))]
     originals.append(Clip("astronaut", "astronaut", "none", data.astronaut()[None], False))
     videos = sorted((samples / "videos").glob("*.mp4"))
-    originals += [Clip(p.stem, p.stem, "none", decode_video(p), True) for p in videos]
+    originals += [Clip(p.stem, p.stem, "none", decode_video(p, max_side), True) for p in videos]
     return originals + [copy for clip in originals for copy in transformed_copies(clip, stride)]
 
 
@@ -437,10 +437,12 @@ def main() -> None:
                         help="python of the mediapipe venv (see bench/mediapipe-requirements.txt)")
     parser.add_argument("--stride", type=int, default=10, help="rotate/mirror every N-th video frame")
     parser.add_argument("--cpu", type=int, default=0, help="CPU both backends are pinned to")
+    parser.add_argument("--side", type=int, default=DataConfig().max_decode_side,
+                        help="scale videos down to this longer side (224: VoxCeleb2-like input)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.cpu})
     cv2.setNumThreads(1)
-    clips = load_clips(args.samples, args.stride)
+    clips = load_clips(args.samples, args.stride, args.side)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
           f"{sum(len(c.frames) for c in clips)} frames in {len(clips)} clips\n")
     runs = run_dlib_all(clips)
