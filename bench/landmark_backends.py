@@ -83,6 +83,7 @@ RIGID = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
 """Nose and eye corners: they do not move with speech, so their frame-to-frame motion left after
 removing a similarity is landmark noise."""
 OUTER_EYE_CORNERS = (36, 45)
+WORST_POINTS_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -383,7 +384,10 @@ def agreement_tables(originals: list[Clip], runs: dict[str, dict[str, Run]]) -> 
                       [[str(sum(reference))] + [fmt(nme[:, part].mean()) for part in GROUPS.values()]])
     pose_cells = [f"{fmt(gaps[:, i].mean())} (median {fmt(np.median(gaps[:, i]))})" for i in range(3)]
     labels = table(["frames", "pitch", "yaw", "roll"], [[str(len(gaps))] + pose_cells])
-    return landmarks + "\n\nMean |difference| of the PnP pose (degrees) from the two backends' points:\n\n" + labels
+    worst = [i for i in np.argsort(-nme.mean(axis=0)) if i >= GROUPS["jaw"].stop][:WORST_POINTS_SHOWN]
+    worst_line = ", ".join(f"{i} (mesh {MESH_TO_IBUG68[i]}): {fmt(nme[:, i].mean(), 1)}" for i in worst)
+    return (landmarks + f"\n\nLargest gaps outside the jaw, iBUG point: % IOD: {worst_line}"
+            "\n\nMean |difference| of the PnP pose (degrees) from the two backends' points:\n\n" + labels)
 
 
 def jitter_table(videos: list[Clip], runs: dict[str, dict[str, Run]]) -> str:
