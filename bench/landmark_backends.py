@@ -81,7 +81,8 @@ GROUPS = {
 }
 RIGID = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
 """Nose and eye corners: they do not move with speech, so their frame-to-frame motion left after
-removing a similarity is landmark noise."""
+removing a similarity is mostly landmark noise (plus the perspective change of turning heads, the
+same for both backends)."""
 OUTER_EYE_CORNERS = (36, 45)
 WORST_POINTS_SHOWN = 8
 
