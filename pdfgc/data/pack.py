@@ -13,8 +13,9 @@ the hidden temp file of an atomic write (``.<name>.<random>.tmp``): ``pack_shard
 those in the output root and ``pending_videos`` those in ``_staging``, so only one preprocessing
 run may use an output folder at a time.
 
-The output root must be a local folder (an ``s3://`` root is not supported: write locally,
-then sync).
+An output root may also be an fsspec URL (``s3://bucket/shards``): then all of the above
+happens in a local mirror, and ``pdfgc.data.remote`` copies state down before and uploads
+results after, in the same done-marker order.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pdfgc.config import DataConfig, PdfgcConfig
-from pdfgc.data import manifest, writer
+from pdfgc.data import manifest, remote, writer
 from pdfgc.data.discover import VideoSpec
 from pdfgc.data.shard_worker import VideoResult, file_sha256, staging_dir, uid_from
 from pdfgc.io import atomic_path, atomic_write_json
 
 _logger = logging.getLogger(__name__)
 
-STATS_SUFFIX = "_stats.json"
+STATS_SUFFIX = remote.STATS_SUFFIX
 SHARD_NAME = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{6})\.tar$")
 BYTES_PER_MB = 1 << 20
 RETRIED_REASONS = frozenset({"internal_error"})
@@ -87,6 +88,8 @@ def pending_videos(specs: list[VideoSpec], out_dir: str, cfg: PdfgcConfig) -> li
     Hashes every source file (the uid includes its content), so edited files are redone; the
     returned specs carry the hash, so the worker does not read the file a second time.
     """
+    if remote.is_remote(out_dir):
+        out_dir = str(remote.sync_down(out_dir))
     remove_stale_temp_files(staging_dir(out_dir))
     staged = {path.stem for path in staging_dir(out_dir).glob("*.json")}
     done = staged | packed_uids(out_dir) | quarantined_uids(out_dir, include_retried=False)
@@ -102,6 +105,8 @@ def pack_shards(out_dir: str, cfg: DataConfig, results: list[VideoResult]) -> Pa
     The staging markers, not ``results``, are the source of truth, so videos staged by a run
     that was killed before its pack are packed too; ``results`` is only counted in the log.
     """
+    if remote.is_remote(out_dir):
+        return _pack_remote(out_dir, cfg, results)
     root = Path(out_dir)
     remove_stale_temp_files(root)
     _remove_orphan_shards(root, cfg.shard_prefix)
@@ -114,6 +119,14 @@ def pack_shards(out_dir: str, cfg: DataConfig, results: list[VideoResult]) -> Pa
     _update_quarantine(root, [item for item in staged if not item.body["result"]["ok"]])
     _remove_staging(staged, packed_uids(out_dir) | quarantined_uids(out_dir))
     return PackResult(new_shards, n_samples, str(root / manifest.MANIFEST_FILE), str(root / manifest.QUARANTINE_FILE))
+
+
+def _pack_remote(url: str, cfg: DataConfig, results: list[VideoResult]) -> PackResult:
+    mirror = str(remote.sync_down(url))
+    packed = pack_shards(mirror, cfg, results)
+    uploaded = remote.publish(url, packed_uids(mirror) | quarantined_uids(mirror))
+    base = url.rstrip("/")
+    return PackResult(uploaded, packed.n_samples, f"{base}/{manifest.MANIFEST_FILE}", f"{base}/{manifest.QUARANTINE_FILE}")
 
 
 def remove_stale_temp_files(folder: Path) -> None:
@@ -150,7 +163,10 @@ def _packed_keys(out_dir: str) -> set[str]:
 
 
 def _next_index(root: Path, prefix: str) -> int:
-    indices = [int(m["index"]) for p in root.glob(f"{prefix}-*.tar") if (m := SHARD_NAME.match(p.name))]
+    """After every shard tar and every stats file (a remote root's mirror holds stats only)."""
+    names = [p.name for p in root.glob(f"{prefix}-*.tar")]
+    names += [p.name.removesuffix(STATS_SUFFIX) + ".tar" for p in root.glob(f"{prefix}-*{STATS_SUFFIX}")]
+    indices = [int(m["index"]) for name in names if (m := SHARD_NAME.match(name))]
     return max(indices, default=-1) + 1
 
 
@@ -231,6 +247,7 @@ def _remove_staging(staged: list[_Staged], finished: set[str]) -> None:
 def summarize(out_dir: str) -> dict:
     """Counts over the whole output: videos, samples, frames, hours, shards and
     ``quarantined`` = ``{reason: number of videos}``."""
+    out_dir = remote.local_root(out_dir)
     table = manifest.read_table(Path(out_dir) / manifest.MANIFEST_FILE)
     rejected = manifest.read_table(Path(out_dir) / manifest.QUARANTINE_FILE)
     frames = int(table["n_frames"].sum()) if len(table) else 0

@@ -33,7 +33,7 @@ import fsspec
 import numpy as np
 
 from pdfgc.config import LabelsConfig, PdfgcConfig
-from pdfgc.data import align, audio, decode, probe, writer
+from pdfgc.data import align, audio, decode, probe, remote, writer
 from pdfgc.data.discover import VideoSpec
 from pdfgc.data.track import FaceTracker, TrackStep, landmark_box
 from pdfgc.errors import MediaError
@@ -43,7 +43,7 @@ from pdfgc.labels.registry import build_labelers, build_landmarker, label_versio
 
 _logger = logging.getLogger(__name__)
 
-STAGING_DIR = "_staging"
+STAGING_DIR = remote.STAGING_DIR
 MAX_GAP_FRAMES = 12
 """Frames (about 0.5 s) a face may be missing before the segment ends."""
 MIN_DECODED_FRACTION = 0.8
@@ -146,7 +146,23 @@ def _backends(labels_json: str) -> tuple[FaceLandmarker, list[Labeler]]:
 
 
 def process_video(spec: VideoSpec, cfg: PdfgcConfig, out_dir: str) -> VideoResult:
-    """Process one video into ``out_dir/_staging``; never raises (failures are quarantined)."""
+    """Process one video into ``out_dir/_staging``; never raises (failures are quarantined).
+
+    For a remote ``out_dir`` (an fsspec URL) the video is staged in a local temp folder and
+    uploaded, tar first and marker last (``pdfgc.data.remote``).
+    """
+    if not remote.is_remote(out_dir):
+        return _process_into(spec, cfg, out_dir)
+    with tempfile.TemporaryDirectory(prefix="pdfgc-stage-") as local_out:
+        result = _process_into(spec, cfg, local_out)
+        if result.uid:
+            remote.upload_staged(local_out, out_dir, result.uid)
+    if result.staged:
+        result.staged = f"{out_dir.rstrip('/')}/{STAGING_DIR}/{Path(result.staged).name}"
+    return result
+
+
+def _process_into(spec: VideoSpec, cfg: PdfgcConfig, out_dir: str) -> VideoResult:
     timer = _Timer()
     result = VideoResult(spec, False, "", "", "start", 0, 0, None)
     rows: list[dict] = []

@@ -87,3 +87,18 @@ def test_a_killed_dask_worker_loses_no_video(sample_set, prefect_server, tmp_pat
     assert killed_mid_run and flow.returncode == 0, output[-3000:]
     keys = set(pd.read_parquet(out / "manifest.parquet")["key"])
     assert keys == set(pd.read_parquet(reference / "manifest.parquet")["key"])
+
+
+def test_fsspec_output_root_with_worker_processes(sample_set, dask_cluster, prefect_server, tmp_path):
+    """Workers upload their staging to the URL (no shared folder needed); the flow packs in a mirror."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PDFGC_MIRROR_ROOT": str(tmp_path / "mirrors")}
+    bucket = tmp_path / "bucket" / "shards"
+    result = run_preprocess(sample_set, f"file://{bucket}", env, "--dask-address", dask_cluster["address"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    manifest = pd.read_parquet(bucket / "manifest.parquet")
+    shard_keys = {key for shard in sorted(bucket.glob("*.tar")) for key in read_sample_members(shard)}
+    assert shard_keys == set(manifest["key"]) and len(shard_keys) >= 3
+    assert not list((bucket / "_staging").iterdir())
+    assert not list((tmp_path / "mirrors").rglob("*.tar"))
+    again = run_preprocess(sample_set, f"file://{bucket}", env, "--dask-address", dask_cluster["address"])
+    assert "nothing to do" in again.stdout + again.stderr
