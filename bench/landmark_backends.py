@@ -48,7 +48,7 @@ from pdfgc.data.decode import iter_frames
 from pdfgc.data.probe import probe_video
 from pdfgc.data.track import FaceTracker
 from pdfgc.labels.eyes import eye_aspect_ratio
-from pdfgc.labels.landmarks import DlibLandmarker
+from pdfgc.labels.landmarks import DlibLandmarker, DlibSubpixelLandmarker
 from pdfgc.labels.pose import pose_from_landmarks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -177,8 +177,7 @@ def run_dlib_tracked(frames: np.ndarray, landmarker: DlibLandmarker) -> Run:
     return Run(points, np.full(len(frames), np.nan), total_ms)
 
 
-def run_dlib_all(clips: list[Clip]) -> dict[str, dict[str, Run]]:
-    landmarker = DlibLandmarker()
+def run_dlib_all(clips: list[Clip], landmarker: DlibLandmarker) -> dict[str, dict[str, Run]]:
     landmarker.detect(clips[0].frames[0])  # builds this thread's detector (about 0.8 s) outside the timing
     runs: dict[str, dict[str, Run]] = {"dlib": {}, "dlib tracked": {}}
     for clip in clips:
@@ -444,13 +443,15 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=0, help="CPU both backends are pinned to")
     parser.add_argument("--side", type=int, default=DataConfig().max_decode_side,
                         help="scale videos down to this longer side (224: VoxCeleb2-like input)")
+    parser.add_argument("--dlib-subpixel", action="store_true",
+                        help="the dlib side locates points to 1/3 px (labels.landmarks: dlib-subpixel)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.cpu})
     cv2.setNumThreads(1)
     clips = load_clips(args.samples, args.stride, args.side)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
           f"{sum(len(c.frames) for c in clips)} frames in {len(clips)} clips\n")
-    runs = run_dlib_all(clips)
+    runs = run_dlib_all(clips, DlibSubpixelLandmarker() if args.dlib_subpixel else DlibLandmarker())
     if args.mediapipe_python is None or not args.mediapipe_python.is_file():
         print(f"mediapipe skipped: no --mediapipe-python ({args.mediapipe_python}); "
               "create its venv with bench/mediapipe-requirements.txt (see this script's docstring)\n")

@@ -79,7 +79,9 @@ class DataConfig(Section):
 class LabelsConfig(Section):
     """Which backend computes each label; licensed backends read weights from ``weights_dir``."""
 
-    landmarks: Literal["dlib", "fan"] = "dlib"
+    landmarks: Literal["dlib", "dlib-subpixel", "fan"] = "dlib"
+    """'dlib-subpixel': the same predictor located to 1/3 pixel instead of whole pixels (about
+    40 % less landmark jitter on 224 px faces, about 0.7 ms more per frame; docs/LABELS.md)."""
     pose: Literal["pnp", "deep3d"] = "pnp"
     eyes: Literal["landmarks", "learned"] = "landmarks"
     """'learned': gaze from a learned estimator (``gaze_resnet50.pth`` in ``weights_dir``);

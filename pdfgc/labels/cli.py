@@ -34,7 +34,7 @@ _logger = logging.getLogger(__name__)
 LABEL_FPS = 25
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 POSE_KEYS = ("pitch", "yaw", "roll", "tx", "ty", "tz")
-BACKEND_FIELDS = {"dlib": "landmarks", "fan": "landmarks", "pnp": "pose", "deep3d": "pose", "emoca": "expression", "learned": "eyes"}
+BACKEND_FIELDS = {"dlib": "landmarks", "dlib-subpixel": "landmarks", "fan": "landmarks", "pnp": "pose", "deep3d": "pose", "emoca": "expression", "learned": "eyes"}
 """``--backend NAME`` -> the LabelsConfig field it selects."""
 
 

@@ -21,9 +21,7 @@ def build_landmarker(cfg: LabelsConfig) -> FaceLandmarker:
         from pdfgc.labels.backends.fan import FanLandmarker
 
         return FanLandmarker(cfg.weights_dir)
-    from pdfgc.labels.landmarks import DlibLandmarker
-
-    return DlibLandmarker()
+    return _landmarker_class(cfg)()
 
 
 def _build_pose(cfg: LabelsConfig) -> Labeler:
@@ -65,9 +63,9 @@ def _landmarker_class(cfg: LabelsConfig) -> type:
         from pdfgc.labels.backends.fan import FanLandmarker
 
         return FanLandmarker
-    from pdfgc.labels.landmarks import DlibLandmarker
+    from pdfgc.labels.landmarks import DlibLandmarker, DlibSubpixelLandmarker
 
-    return DlibLandmarker
+    return DlibSubpixelLandmarker if cfg.landmarks == "dlib-subpixel" else DlibLandmarker
 
 
 def _labeler_classes(cfg: LabelsConfig) -> list[type]:

@@ -85,3 +85,36 @@ def test_detector_finds_a_face_in_95_percent_of_real_video_frames(real_videos, l
         frames = decode_frames(video, VIDEO_SAMPLE_EVERY, VIDEO_SIDE)
         found = np.mean([bool(landmarker.detect(frame)) for frame in frames])
         assert len(frames) >= 10 and found >= 0.95, f"{video.name}: {found:.0%} of {len(frames)} frames"
+
+
+def _tracked_points(landmarker, frames: np.ndarray) -> np.ndarray:
+    """(T, 68, 2): detect on the first frame, then follow the face with the previous points' box."""
+    box = landmarker.detect(frames[0])[0]
+    points = []
+    for frame in frames:
+        found, _ = landmarker.landmarks(frame, box)
+        points.append(found)
+    return np.stack(points)
+
+
+def _rigid_jitter(points: np.ndarray) -> float:
+    """Mean |second difference| of nose and eye corners around their centroid (head motion removed)."""
+    rigid = points[:, [27, 28, 29, 30, 36, 39, 42, 45]]
+    return float(np.abs(np.diff(rigid - rigid.mean(axis=1, keepdims=True), n=2, axis=0)).mean())
+
+
+def test_subpixel_landmarks_are_dlibs_own_points_to_a_third_of_a_pixel(real_videos, landmarker):
+    from pdfgc.labels.landmarks import DlibSubpixelLandmarker
+
+    jitter = {"plain": 0.0, "fine": 0.0}
+    for video in real_videos:
+        frames = decode_frames(video, every=1, side=224)[:60]
+        plain = _tracked_points(landmarker, frames)
+        fine = _tracked_points(DlibSubpixelLandmarker(), frames)
+        # Same trees, same pixels: only the rounding differs (1/2 px for dlib's, 1/6 px for ours).
+        assert np.abs(fine - plain).max() <= 2 / 3 + 1e-4
+        np.testing.assert_allclose(fine, np.round(fine * 3) / 3, atol=1e-4)
+        assert (np.abs(fine - np.round(fine)) > 0.3).mean() > 0.3, "most points fall between whole pixels"
+        jitter["plain"] += _rigid_jitter(plain)
+        jitter["fine"] += _rigid_jitter(fine)
+    assert jitter["fine"] < 0.9 * jitter["plain"], jitter
