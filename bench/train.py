@@ -1,10 +1,16 @@
 """Training-side throughput on this machine, in one run.
 
 1. Loader: samples/s of ``build_loader`` (stage 1: K app frames + 1 driver decoded per sample;
-   in the main process, and with 2 DataLoader workers) against a single-process raw baseline that reads the same tars with ``tarfile`` and JPEG-decodes the same
-   number of frames per sample with cv2 (no labels, no resize, no collation). Goal: >= 0.8.
+   in the main process, and with 2 DataLoader workers) against a single-process raw baseline
+   that reads the same tars with ``tarfile`` and JPEG-decodes the same number of frames per
+   sample at full size with cv2 (no labels, no resize, no collation). The loader decodes at the
+   largest DCT reduction that still covers the model size and then resizes. Goal: >= 0.8.
 2. DDP: median step time of stage 2 (real task, tiny preset) under torchrun with 2 processes
-   against 1 process (gloo, CPU, OMP_NUM_THREADS=1 per rank). Goal: <= 1.25.
+   against 1 process (gloo, CPU, OMP_NUM_THREADS=1 per rank). The step time is rank 0's
+   ``step_time_s``: forward, backward with DDP's gradient allreduce, the feature all_gather and
+   the optimiser step, without loading the batch or logging. A rank's batch has the stage's
+   batch size in both runs, so each rank of the 2-process run does the work of the 1-process
+   run plus the communication (and a contrastive loss over both ranks' features). Goal: <= 1.25.
 
 Loader and raw runs alternate 3 times and the best of each counts; the DDP runs alternate
 twice (min of the per-run medians), since the machine may be shared.

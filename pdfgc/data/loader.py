@@ -44,6 +44,7 @@ import cv2
 import fsspec
 import numpy as np
 import torch
+import torch.nn.functional as F
 import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
@@ -362,6 +363,7 @@ class SampleDecoder:
         plan: FramePlan = sample["__plan__"]
         offsets = _load_npy(sample, "frame_offsets")
         frames = _FrameReader(sample, offsets, self.size)
+        frames.load((plan.driver, *plan.others, *plan.window))
         labels = {name: _load_npy(sample, name) for name in LABEL_NAMES}
         mel = _load_npy(sample, "mel") if self.stage in ("2", "3") else None
         out: dict[str, Any] = {"key": sample["__key__"]}
@@ -415,15 +417,25 @@ class _FrameReader:
         self.cache: dict[int, torch.Tensor] = {}
         self.scale = 1.0
 
+    def load(self, indices: Iterable[int]) -> None:
+        """Decode the frames not cached yet and bring them to the model size together (one
+        resize call for all of them is several times cheaper than one per frame)."""
+        todo = sorted(set(indices) - self.cache.keys())
+        if todo:
+            self.cache.update(zip(todo, model_images([self._decode(t) for t in todo], self.size), strict=True))
+
     def __getitem__(self, t: int) -> torch.Tensor:
-        if t not in self.cache:
-            self.cache[t] = self._decode(t)
+        self.load((t,))
         return self.cache[t]
 
     def stack(self, indices: Iterable[int]) -> torch.Tensor:
-        return torch.stack([self[t] for t in indices])  # (K, 3, S, S)
+        indices = tuple(indices)
+        self.load(indices)
+        return torch.stack([self.cache[t] for t in indices])  # (K, 3, S, S)
 
-    def _decode(self, t: int) -> torch.Tensor:
+    def _decode(self, t: int) -> np.ndarray:
+        """Frame ``t`` as RGB uint8 (H, W, 3), JPEG scaled down in the DCT domain where that
+        still leaves at least the model size."""
         encoded = np.frombuffer(self.blob[self.offsets[t] : self.offsets[t + 1]], dtype=np.uint8)
         side = jpeg_width(encoded)
         factor = reduction_factor(side, self.size) if side is not None else 1
@@ -431,10 +443,26 @@ class _FrameReader:
         if bgr is None:
             raise InputError(f"{self.where}: frame {t} is not a decodable image")
         self.scale = self.size / (side if side is not None else bgr.shape[1])
-        if bgr.shape[:2] != (self.size, self.size):
-            bgr = cv2.resize(bgr, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        rgb = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1]))  # (S, S, 3) uint8
-        return rgb.permute(2, 0, 1).float().div_(127.5).sub_(1.0)  # (3, S, S) in [-1, 1]
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)
+
+
+def model_images(frames: list[np.ndarray], size: int) -> list[torch.Tensor]:
+    """RGB uint8 (H, W, 3) frames -> float (3, size, size) in [-1, 1].
+
+    The resize is the antialiased bilinear one that synthesis applies to its crops
+    (``pdfgc.synth.synthesize.to_tensor``), run once per frame shape on uint8 channels-last data."""
+    out: list[torch.Tensor] = [torch.empty(0)] * len(frames)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, frame in enumerate(frames):
+        by_shape.setdefault(frame.shape, []).append(i)
+    for shape, where in by_shape.items():
+        images = torch.from_numpy(np.stack([frames[i] for i in where])).permute(0, 3, 1, 2)  # (N, 3, H, W)
+        if shape[:2] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        scaled = images.contiguous().float().div_(127.5).sub_(1.0)
+        for i, image in zip(where, scaled, strict=True):
+            out[i] = image
+    return out
 
 
 def reduction_factor(side: int, size: int) -> int:

@@ -514,8 +514,9 @@ class Stage2Task(_TaskBase):
         if not self.pose_head_centred:
             self._centre_pose_head(motion[:batch_size], batch["pose"])
         heads = self.wrapped
-        video_feat = gather_with_grad(heads["lip_head"](motion[:batch_size]), self.rank, self.world_size)
-        audio_feat = gather_with_grad(heads["audio_encoder"](batch["mel"]), self.rank, self.world_size)
+        lip, audio = heads["lip_head"](motion[:batch_size]), heads["audio_encoder"](batch["mel"])
+        both = gather_with_grad(torch.cat([lip, audio], dim=1), self.rank, self.world_size)  # one collective, not two
+        video_feat, audio_feat = both.split([lip.shape[1], audio.shape[1]], dim=1)
         a2v, v2a = lip_contrastive_loss(audio_feat, video_feat, self.stage_cfg.temperature)
         eye_1, eye_2, eye_anchor = heads["eye_head"](motion).split(batch_size)
         return {

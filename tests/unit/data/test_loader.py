@@ -13,7 +13,8 @@ import torch
 
 from pdfgc.config import load_config
 from pdfgc.data.loader import (
-    ReaderSlot, _EpochShardSource, audio_window, build_loader, expand_shards, is_val_key, jpeg_width, read_npy, reduction_factor,
+    ReaderSlot, _EpochShardSource, audio_window, build_loader, expand_shards, is_val_key, jpeg_width, model_images, read_npy,
+    reduction_factor,
 )
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.labels.expression import EXPRESSION_DIM
@@ -192,8 +193,13 @@ def test_jpeg_header_gives_the_width_and_the_decode_reduction() -> None:
     assert reduction_factor(100, 64) == 1
 
 
-def test_reduced_decode_matches_a_full_decode_and_resize(shard_dir: Path, tmp_path: Path) -> None:
-    write_test_shards(tmp_path, n_clips=2, frames=4, crop_size=128, seed=5)
+@pytest.mark.parametrize("crop", [128, 200])
+def test_frames_match_the_resize_synthesis_applies_to_a_full_decode(tmp_path: Path, crop: int) -> None:
+    """128 px crops are decoded straight at 64 px (DCT scaling), 200 px ones at 100 px and then
+    resized; either way the model sees what ``to_tensor`` makes of the full-size crop."""
+    from pdfgc.synth.synthesize import to_tensor
+
+    write_test_shards(tmp_path, n_clips=2, frames=4, crop_size=crop, seed=5)
     cfg = load_config("tiny", ["train.shuffle_buffer=1"])
     batch = _batches(str(tmp_path), "critic", cfg, 1)[0]
     with tarfile.open(sorted(tmp_path.glob("*.tar"))[0]) as tar:
@@ -201,11 +207,18 @@ def test_reduced_decode_matches_a_full_decode_and_resize(shard_dir: Path, tmp_pa
         key = batch["key"][0]
         blob = tar.extractfile(names[f"{key}.frames.mjpeg"]).read()
         offsets = np.load(io.BytesIO(tar.extractfile(names[f"{key}.frame_offsets.npy"]).read()))
-    full = [cv2.resize(cv2.imdecode(np.frombuffer(blob[offsets[t] : offsets[t + 1]], np.uint8), cv2.IMREAD_COLOR),
-                       (SIZE, SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1] for t in range(len(offsets) - 1)]
-    drawn = ((batch["image"][0].permute(1, 2, 0) + 1) * 127.5).numpy()
-    errors = [np.abs(drawn - f.astype(np.float32)).mean() for f in full]
-    assert min(errors) < 4.0  # grey levels out of 255: the same picture, scaled in the DCT domain
+    full = np.stack([cv2.imdecode(np.frombuffer(blob[offsets[t] : offsets[t + 1]], np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+                     for t in range(len(offsets) - 1)])
+    reference = to_tensor(np.ascontiguousarray(full), SIZE)
+    errors = (batch["image"][0] - reference).abs().mean(dim=(1, 2, 3)) * 127.5
+    assert errors.min() < 3.0  # grey levels out of 255; the neighbouring frames differ by more than 7
+
+
+def test_frames_of_mixed_sizes_keep_their_order() -> None:
+    frames = [np.full((side, side, 3), level, np.uint8) for side, level in ((128, 0), (64, 255), (128, 51))]
+    images = model_images(frames, SIZE)
+    assert [tuple(i.shape) for i in images] == [(3, SIZE, SIZE)] * 3
+    assert [round(float(i.mean()), 2) for i in images] == [-1.0, 1.0, -0.6]
 
 
 @pytest.mark.parametrize("array", [
