@@ -73,20 +73,23 @@ def seed_everything(seed: int, rank: int, deterministic: bool) -> None:
 
 
 def make_wrap(dist_info: DistInfo) -> WrapFn:
-    """DDP around a module that has trainable parameters; ``find_unused_parameters`` because a
-    GAN task runs the generator and discriminator in separate passes.
+    """DDP around a module that has trainable parameters, in plain mode.
 
-    Not ``static_graph``: it is faster on CPU (1.17-1.28x instead of 1.18-1.56x for 2 ranks vs
-    1), but in side-by-side 2-rank runs of the critic stage (deterministic, every parameter
-    used) it gave other losses from the second step on (0.9416 vs 0.9570) than both this mode
-    and plain DDP, which agree to the last digit. Until that is explained, correctness wins."""
+    Every trained module takes part in every backward of its task (a GAN task's generator loss
+    reaches the discriminator too, whose gradients from that pass ``gradients_kept`` discards),
+    so no unused-parameter search is needed; if a task ever leaves a parameter out, DDP stops
+    with an error naming it instead of averaging wrong gradients. ``find_unused_parameters``
+    gave the same losses to the last digit (critic, stages 1 and 2 side by side on 2 ranks) at
+    an extra graph walk and allreduce per module and backward (2 ranks vs 1: 1.38x instead of
+    1.13-1.19x). ``static_graph`` is not used: it gave other losses from the second step on
+    (critic stage: 0.9416 vs 0.9570), unexplained."""
 
     def wrap(module: nn.Module) -> nn.Module:
         module = module.to(dist_info.device)
         if not dist_info.distributed or not any(p.requires_grad for p in module.parameters()):
             return module
         device_ids = [dist_info.device.index] if dist_info.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True)
+        return DistributedDataParallel(module, device_ids=device_ids)
 
     return wrap
 
