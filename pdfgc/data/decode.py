@@ -4,6 +4,9 @@ The binary is the static build that the ``imageio-ffmpeg`` wheel ships (``IMAGEI
 overrides it), else ``ffmpeg`` on PATH. A worker starts two ffmpeg processes per video, and the
 static build starts in about 10 ms where Debian's dynamically linked one (215 shared libraries)
 takes about 80 ms: on 8-second clips that start-up alone was 15 % of the preprocessing time.
+Frame decoding runs single-threaded (decoder and filters): a Dask worker owns one core, and
+threads would only compete with the other workers (bare decode: 1626 -> 1770 frames per
+CPU-second, bench/preprocess.py).
 
 Frames come one at a time from a rawvideo pipe, so a video of any length is never held in
 memory. ffmpeg turns variable-rate input into constant ``fps`` (the ``fps`` filter), applies
@@ -56,11 +59,11 @@ def iter_frames(path: str, info: ProbeInfo, fps: int, max_side: int) -> Iterator
     """Yield RGB uint8 frames (H, W, 3) at a constant ``fps``; raise MediaError on decoder failure."""
     width, height = output_size(info, max_side)
     command = (
-        ffmpeg.input(path)
+        ffmpeg.input(path, threads=1)
         .video.filter("fps", fps=fps)
         .filter("scale", width, height)
         .output("pipe:", format="rawvideo", pix_fmt="rgb24")
-        .global_args("-nostdin", "-loglevel", "error")
+        .global_args("-nostdin", "-loglevel", "error", "-filter_threads", "1")
         .compile(cmd=ffmpeg_binary())
     )
     frame_bytes = width * height * 3
