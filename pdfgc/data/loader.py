@@ -21,6 +21,11 @@ The pipeline per rank (and per DataLoader worker) is a ``wds.DataPipeline``:
    decoding a single image, then ``_decode`` reads just the picked JPEG frames.
 7. ``wds.batched`` with a dict collation, and ``with_epoch`` so that every rank yields exactly
    the same number of batches.
+
+Images travel as uint8 (3, S, S) tensors, 4 times lighter than float32 through the collation
+and the copy to the device; ``batch_to_device`` moves a batch and turns every uint8 tensor (an
+image, by this module's contract) into float in [-1, 1] there. At the paper preset (nine 224 px
+frames per stage-1 sample) float32 frames made the loader 2.4 times slower than the tar read.
 """
 
 from __future__ import annotations
@@ -446,8 +451,15 @@ class _FrameReader:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)
 
 
+def batch_to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors to ``device``; uint8 ones (images in [0, 255]) become float in [-1, 1] there."""
+    moved = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    return {k: v.float().div_(127.5).sub_(1.0) if torch.is_tensor(v) and v.dtype == torch.uint8 else v
+            for k, v in moved.items()}
+
+
 def model_images(frames: list[np.ndarray], size: int) -> list[torch.Tensor]:
-    """RGB uint8 (H, W, 3) frames -> float (3, size, size) in [-1, 1].
+    """RGB uint8 (H, W, 3) frames -> uint8 (3, size, size) (``batch_to_device`` scales them).
 
     The resize is the antialiased bilinear one that synthesis applies to its crops
     (``pdfgc.synth.synthesize.to_tensor``), run once per frame shape on uint8 channels-last data."""
@@ -456,11 +468,13 @@ def model_images(frames: list[np.ndarray], size: int) -> list[torch.Tensor]:
     for i, frame in enumerate(frames):
         by_shape.setdefault(frame.shape, []).append(i)
     for shape, where in by_shape.items():
+        if shape[:2] == (size, size):  # cv2.split de-interleaves twice as fast as a strided copy
+            for i in where:
+                out[i] = torch.from_numpy(np.stack(cv2.split(frames[i])))
+            continue
         images = torch.from_numpy(np.stack([frames[i] for i in where])).permute(0, 3, 1, 2)  # (N, 3, H, W)
-        if shape[:2] != (size, size):
-            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        scaled = images.contiguous().float().div_(127.5).sub_(1.0)
-        for i, image in zip(where, scaled, strict=True):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        for i, image in zip(where, images.contiguous(), strict=True):
             out[i] = image
     return out
 

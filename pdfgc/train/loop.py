@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.data.loader import build_loader, stage_config
+from pdfgc.data.loader import batch_to_device, build_loader, stage_config
 from pdfgc.errors import PdfgcError
 from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, save_export
 from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
@@ -102,10 +102,6 @@ def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractCon
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
 def _batch_size(batch: dict[str, Any]) -> int:
     return len(batch["key"]) if "key" in batch else next(v.shape[0] for v in batch.values() if torch.is_tensor(v))
 
@@ -173,7 +169,7 @@ def _run_steps(
     for batch in loader:
         step = progress.step + 1
         step_metrics.start()
-        batch = _to_device(batch, dist_info.device)
+        batch = batch_to_device(batch, dist_info.device)
         with autocast_for(cfg.train.precision, dist_info.device):
             losses = task.training_step(batch, step)
         if step % cfg.train.log_every == 0 or step == last_step:
@@ -202,7 +198,7 @@ def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig
     except PdfgcError as exc:
         _logger.warning("stage %s: no held-out evaluation (%s)", task.stage, exc)
         return {}
-    results = [task.evaluate(_to_device(batch, dist_info.device)) for batch in batches]
+    results = [task.evaluate(batch_to_device(batch, dist_info.device)) for batch in batches]
     return {f"val/{name}": float(np.mean([r[name] for r in results])) for name in results[0]} if results else {}
 
 

@@ -13,7 +13,7 @@ import torch
 
 from pdfgc.config import load_config
 from pdfgc.data.loader import (
-    ReaderSlot, _EpochShardSource, audio_window, build_loader, expand_shards, is_val_key, jpeg_width, model_images, read_npy,
+    ReaderSlot, _EpochShardSource, audio_window, batch_to_device, build_loader, expand_shards, is_val_key, jpeg_width, model_images, read_npy,
     reduction_factor,
 )
 from pdfgc.errors import InputError, UnsafeShardError
@@ -29,6 +29,7 @@ EXPECTED = {
     "3": {"driver": (3, SIZE, SIZE), "app_frames": (2, 3, SIZE, SIZE), "window": (3, 3, SIZE, SIZE),
           "mel": (1, 80, 20), "mel_window": (3, 1, 80, 20)},
 }
+IMAGE_NAMES = ("image", "driver", "frames", "frames2", "app_frames", "window")
 LABELS = {"pose": (6,), "expression": (EXPRESSION_DIM,), "gaze": (2,), "blink": (2,), "landmarks": (68, 2)}
 
 
@@ -66,13 +67,19 @@ def test_batches_follow_the_stage_contract(shard_dir: Path, cfg, stage: str) -> 
     size = cfg.train.critic.batch_size if stage == "critic" else getattr(cfg.train, f"stage{stage}").batch_size
     assert set(batch) == {"key", *EXPECTED[stage], *LABELS}
     assert len(batch["key"]) == size
+    image_names = [n for n in EXPECTED[stage] if n in IMAGE_NAMES]
     for name, shape in {**EXPECTED[stage], **LABELS}.items():
         assert batch[name].shape == (size, *shape), name
-        assert batch[name].dtype == torch.float32, name
-        assert not torch.isnan(batch[name]).any(), f"{name}: a face_ok=False frame was drawn"
-    images = [batch[n] for n in EXPECTED[stage] if n in ("image", "driver", "frames", "app_frames", "window")]
+        assert batch[name].dtype == (torch.uint8 if name in image_names else torch.float32), name
+    moved = batch_to_device(batch, torch.device("cpu"))
+    for name in {**EXPECTED[stage], **LABELS}:
+        assert moved[name].dtype == torch.float32, name
+        assert not torch.isnan(moved[name]).any(), f"{name}: a face_ok=False frame was drawn"
+    images = [moved[n] for n in image_names]
     assert all(img.min() >= -1.0 and img.max() <= 1.0 for img in images)
     assert any(img.min() < -0.5 and img.max() > 0.5 for img in images)  # real pixels, not a flat picture
+    for name in image_names:
+        torch.testing.assert_close(moved[name], batch[name].float() / 127.5 - 1.0)
 
 
 def test_landmarks_are_scaled_from_crop_to_model_pixels(shard_dir: Path, cfg) -> None:
@@ -210,7 +217,7 @@ def test_frames_match_the_resize_synthesis_applies_to_a_full_decode(tmp_path: Pa
     full = np.stack([cv2.imdecode(np.frombuffer(blob[offsets[t] : offsets[t + 1]], np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
                      for t in range(len(offsets) - 1)])
     reference = to_tensor(np.ascontiguousarray(full), SIZE)
-    errors = (batch["image"][0] - reference).abs().mean(dim=(1, 2, 3)) * 127.5
+    errors = (batch_to_device(batch, torch.device("cpu"))["image"][0] - reference).abs().mean(dim=(1, 2, 3)) * 127.5
     assert errors.min() < 3.0  # grey levels out of 255; the neighbouring frames differ by more than 7
 
 
@@ -218,7 +225,8 @@ def test_frames_of_mixed_sizes_keep_their_order() -> None:
     frames = [np.full((side, side, 3), level, np.uint8) for side, level in ((128, 0), (64, 255), (128, 51))]
     images = model_images(frames, SIZE)
     assert [tuple(i.shape) for i in images] == [(3, SIZE, SIZE)] * 3
-    assert [round(float(i.mean()), 2) for i in images] == [-1.0, 1.0, -0.6]
+    assert [i.dtype for i in images] == [torch.uint8] * 3
+    assert [round(float(i.float().mean())) for i in images] == [0, 255, 51]
 
 
 @pytest.mark.parametrize("array", [
@@ -253,3 +261,10 @@ def test_frames_with_a_missing_label_are_never_drawn():
     for name, shape in (("pose", (6,)), ("expression", (14,)), ("blink", (2,)), ("landmarks", (68, 2))):
         sample[f"{name}.npy"] = npy_bytes(np.zeros((4, *shape), np.float32))
     assert usable_frames(sample).tolist() == [True, False, True, False]
+
+
+def test_frames_at_the_model_size_become_channel_planes_unchanged() -> None:
+    frame = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    (image,) = model_images([frame], SIZE)
+    assert image.dtype == torch.uint8 and image.is_contiguous()
+    np.testing.assert_array_equal(image.numpy(), frame.transpose(2, 0, 1))
