@@ -263,8 +263,8 @@ def test_frames_with_a_missing_label_are_never_drawn():
     assert usable_frames(sample).tolist() == [True, False, True, False]
 
 
-def test_frames_at_the_model_size_become_channel_planes_unchanged() -> None:
+def test_frames_at_the_model_size_become_rgb_planes() -> None:
     frame = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
     (image,) = model_images([frame], SIZE)
     assert image.dtype == torch.uint8 and image.is_contiguous()
-    np.testing.assert_array_equal(image.numpy(), frame.transpose(2, 0, 1))
+    np.testing.assert_array_equal(image.numpy(), frame[:, :, ::-1].transpose(2, 0, 1))  # BGR in, RGB planes out
