@@ -13,14 +13,13 @@ barely move between the lengths. Goal (issue #3): < 1.5 GB for a 10-minute 720p 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import os
 import resource
 import subprocess
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from preprocess import in_spawned_process
 
 from pdfgc.config import load_config
 from pdfgc.data.decode import ffmpeg_binary
@@ -53,14 +52,7 @@ def _process_and_measure(path: str, out_dir: str) -> tuple[int, int, float, floa
 
 def measure(path: Path, out_dir: Path) -> tuple[int, int, float, float]:
     """``_process_and_measure`` in a fresh spawned process with the LocalCluster worker environment."""
-    saved = dict(os.environ)
-    os.environ.update(load_config("paper").compute.worker_env)
-    try:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return pool.submit(_process_and_measure, str(path), str(out_dir)).result()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    return in_spawned_process(load_config("paper").compute.worker_env, _process_and_measure, str(path), str(out_dir))
 
 
 def main() -> None:

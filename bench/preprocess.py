@@ -19,8 +19,10 @@ import resource
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pdfgc.config import load_config
 from pdfgc.data.decode import iter_frames
@@ -28,6 +30,7 @@ from pdfgc.data.discover import VideoSpec
 from pdfgc.data.probe import probe_video
 from pdfgc.data.shard_worker import VideoResult, process_video
 
+T = TypeVar("T")
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "videos"
 STAGES = ("hash", "probe", "audio", "setup", "decode", "detect", "landmarks", "align", "labels", "mel", "encode", "write")
 
@@ -57,16 +60,21 @@ def _worker_loop(clips: list[Path], config: str, out_dir: str) -> tuple[list[Vid
     return results, time.perf_counter() - wall, cpu_seconds() - cpu, peak_mib
 
 
-def run_worker(clips: list[Path], config: str, out_dir: str, env: dict[str, str]) -> tuple[list[VideoResult], float, float, float]:
-    """``_worker_loop`` in a fresh spawned process whose environment is ours plus ``env``."""
+def in_spawned_process(env: dict[str, str], function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in a fresh spawned process whose environment is ours plus ``env``
+    (set before the interpreter starts, as Dask's pre-spawn environment is)."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return pool.submit(_worker_loop, clips, config, out_dir).result()
+            return pool.submit(function, *args).result()
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def run_worker(clips: list[Path], config: str, out_dir: str, env: dict[str, str]) -> tuple[list[VideoResult], float, float, float]:
+    return in_spawned_process(env, _worker_loop, clips, config, out_dir)
 
 
 def run_decode_only(clips: list[Path], max_side: int) -> tuple[int, float, float]:
