@@ -454,9 +454,14 @@ class _FrameReader:
 
 def batch_to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Tensors to ``device``; uint8 ones (images in [0, 255]) become float in [-1, 1] there."""
-    moved = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-    return {k: v.float().div_(127.5).sub_(1.0) if torch.is_tensor(v) and v.dtype == torch.uint8 else v
-            for k, v in moved.items()}
+    return {k: _value_to_device(v, device) for k, v in batch.items()}
+
+
+def _value_to_device(value: Any, device: torch.device) -> Any:
+    if not torch.is_tensor(value):
+        return value
+    value = value.to(device, non_blocking=True)
+    return value.float().div_(127.5).sub_(1.0) if value.dtype == torch.uint8 else value
 
 
 def model_images(frames: list[np.ndarray], size: int) -> list[torch.Tensor]:
