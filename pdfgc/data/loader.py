@@ -18,12 +18,13 @@ The pipeline per rank (and per DataLoader worker) is a ``wds.DataPipeline``:
    started; then a shuffle buffer seeded by (seed, slot). Epoch markers from the reader let
    ``_require_samples`` stop a stream that has no usable sample instead of spinning forever.
 6. fast-forward: a resumed run drops the first ``start_step`` batches' worth of plans without
-   decoding a single image, then ``_decode`` reads just the picked JPEG frames.
-7. ``wds.batched`` with a dict collation, and ``with_epoch`` so that every rank yields exactly
+   decoding a single image.
+7. ``wds.batched`` of the plans, collated by ``BatchDecoder``, which decodes just the picked
+   JPEG frames straight into the batch, and ``with_epoch`` so that every rank yields exactly
    the same number of batches.
 
-Images travel as uint8 (3, S, S) tensors, 4 times lighter than float32 through the collation
-and the copy to the device; ``batch_to_device`` moves a batch and turns every uint8 tensor (an
+Images travel as uint8 (3, S, S) tensors, 4 times lighter than float32 through the batch and
+the copy to the device; ``batch_to_device`` moves a batch and turns every uint8 tensor (an
 image, by this module's contract) into float in [-1, 1] there. At the paper preset (nine 224 px
 frames per stage-1 sample) float32 frames made the loader 2.4 times slower than the tar read.
 """
@@ -42,6 +43,7 @@ import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import braceexpand
@@ -356,49 +358,74 @@ def _skip(samples: Iterable[dict[str, Any]], count: int) -> Iterator[dict[str, A
     yield from iterator
 
 
-class SampleDecoder:
-    """Decodes only the planned frames and labels of a sample into the stage's tensors."""
+ImageSource = Callable[[FramePlan], "int | tuple[int, ...]"]
+STAGE_IMAGES: dict[str, dict[str, ImageSource]] = {
+    "critic": {"image": attrgetter("driver")},
+    "1": {"driver": attrgetter("driver"), "app_frames": attrgetter("others")},
+    "2": {"frames": attrgetter("driver"), "frames2": lambda plan: plan.others[0]},
+    "3": {"driver": attrgetter("driver"), "app_frames": attrgetter("others"), "window": attrgetter("window")},
+}
+"""Each stage's image keys and the plan's frame (3, S, S) or frames (K, 3, S, S) behind them."""
+
+
+class BatchDecoder:
+    """Collation of planned samples: decodes only their planned frames and labels into the
+    stage's batch tensors.
+
+    Frames are written straight into their place in the batch: one write per frame, where
+    decoding per sample and then stacking wrote every 224 px frame twice. In a DataLoader worker
+    the batch is allocated in shared memory (as torch's ``default_collate`` does), so it reaches
+    the main process without another copy."""
 
     def __init__(self, stage: str, cfg: PdfgcConfig) -> None:
         self.stage = stage
         self.size = cfg.model.image_size
         self.window_frames = cfg.audio.window_frames
 
-    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
-        plan: FramePlan = sample["__plan__"]
-        offsets = _load_npy(sample, "frame_offsets")
-        frames = _FrameReader(sample, offsets, self.size)
-        frames.load((plan.driver, *plan.others, *plan.window))
-        labels = {name: _load_npy(sample, name) for name in LABEL_NAMES}
-        mel = _load_npy(sample, "mel") if self.stage in ("2", "3") else None
-        out: dict[str, Any] = {"key": sample["__key__"]}
-        out.update(self._stage_tensors(plan, frames, labels, mel))
-        out.update(self._labels_at(labels, plan.driver, frames.scale))  # scale is known once a frame is decoded
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        plans: list[FramePlan] = [s["__plan__"] for s in samples]
+        readers = [_FrameReader(s, _load_npy(s, "frame_offsets"), self.size) for s in samples]
+        batch: dict[str, Any] = {"key": [s["__key__"] for s in samples]}
+        for name, source in STAGE_IMAGES[self.stage].items():
+            batch[name] = self._images([source(plan) for plan in plans], readers)
+        extras = [self._sample_tensors(s, plan, reader.scale)  # known once a frame is decoded
+                  for s, plan, reader in zip(samples, plans, readers, strict=True)]
+        for name in extras[0]:
+            values = [e[name] for e in extras]
+            batch[name] = torch.stack(values, out=batch_buffer((len(values), *values[0].shape), values[0].dtype))
+        return batch
+
+    def _images(self, frames: list[int | tuple[int, ...]], readers: list[_FrameReader]) -> torch.Tensor:
+        per_sample = () if isinstance(frames[0], int) else (len(frames[0]),)
+        out = batch_buffer((len(frames), *per_sample, 3, self.size, self.size), torch.uint8)
+        for b, (indices, reader) in enumerate(zip(frames, readers, strict=True)):
+            single = isinstance(indices, int)
+            write_model_images(reader.decode((indices,) if single else indices), out[b : b + 1] if single else out[b])
         return out
 
-    def _labels_at(self, labels: dict[str, np.ndarray], t: int, scale: float) -> dict[str, torch.Tensor]:
-        picked = {name: torch.from_numpy(labels[name][t].astype(np.float32)) for name in LABEL_NAMES}
-        picked["landmarks"] = picked["landmarks"] * scale  # (68, 2) in S pixels
-        return picked
-
-    def _stage_tensors(
-        self, plan: FramePlan, frames: _FrameReader, labels: dict[str, np.ndarray], mel: np.ndarray | None
-    ) -> dict[str, torch.Tensor]:
-        if self.stage == "critic":
-            return {"image": frames[plan.driver]}
-        if self.stage == "1":
-            return {"driver": frames[plan.driver], "app_frames": frames.stack(plan.others)}
+    def _sample_tensors(self, sample: dict[str, Any], plan: FramePlan, scale: float) -> dict[str, torch.Tensor]:
+        labels = {name: _load_npy(sample, name) for name in LABEL_NAMES}
+        out = {name: torch.from_numpy(labels[name][plan.driver].astype(np.float32)) for name in LABEL_NAMES}
+        out["landmarks"] = out["landmarks"] * scale  # (68, 2) in S pixels
         if self.stage == "2":
-            other = plan.others[0]
-            lm2 = torch.from_numpy(labels["landmarks"][other].astype(np.float32)) * frames.scale
-            return {"frames": frames[plan.driver], "mel": self._mel_window(mel, plan.driver),
-                    "frames2": frames[other], "landmarks2": lm2}
-        return {"driver": frames[plan.driver], "app_frames": frames.stack(plan.others),
-                "window": frames.stack(plan.window), "mel": self._mel_window(mel, plan.driver),
-                "mel_window": torch.stack([self._mel_window(mel, t) for t in plan.window])}
+            out["landmarks2"] = torch.from_numpy(labels["landmarks"][plan.others[0]].astype(np.float32)) * scale
+        if self.stage in ("2", "3"):
+            mel = _load_npy(sample, "mel")
+            out["mel"] = self._mel_window(mel, plan.driver)
+        if self.stage == "3":
+            out["mel_window"] = torch.stack([self._mel_window(mel, t) for t in plan.window])
+        return out
 
     def _mel_window(self, mel: np.ndarray, t: int) -> torch.Tensor:
         return torch.from_numpy(audio_window(mel, t, self.window_frames))
+
+
+def batch_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised batch tensor; in shared memory inside a DataLoader worker."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    storage = torch.UntypedStorage._new_shared(math.prod(shape) * dtype.itemsize)
+    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
 
 
 def audio_window(mel: np.ndarray, t: int, window_frames: int) -> np.ndarray:
@@ -414,41 +441,36 @@ def audio_window(mel: np.ndarray, t: int, window_frames: int) -> np.ndarray:
 
 
 class _FrameReader:
-    """Decodes single JPEG/WebP frames out of ``frames.mjpeg`` on demand (cached per sample)."""
+    """Decodes single JPEG/WebP frames out of ``frames.mjpeg`` on demand, each once per sample."""
 
     def __init__(self, sample: dict[str, Any], offsets: np.ndarray, size: int) -> None:
         self.blob, self.offsets, self.size = sample["frames.mjpeg"], offsets, size
         self.where = f"{sample.get('__url__')}: {sample.get('__key__')}.frames.mjpeg"
-        self.cache: dict[int, torch.Tensor] = {}
-        self.scale = 1.0
+        self.cache: dict[int, np.ndarray] = {}
+        self.width = 0
 
-    def load(self, indices: Iterable[int]) -> None:
-        """Decode the frames not cached yet and bring them to the model size together (one
-        resize call for all of them is several times cheaper than one per frame)."""
-        todo = sorted(set(indices) - self.cache.keys())
-        if todo:
-            self.cache.update(zip(todo, model_images([self._decode(t) for t in todo], self.size), strict=True))
+    def decode(self, indices: tuple[int, ...]) -> list[np.ndarray]:
+        """Frames as BGR uint8 (H, W, 3), as cv2 decodes them."""
+        for t in indices:
+            if t not in self.cache:
+                self.cache[t] = self._decode(t)
+        return [self.cache[t] for t in indices]
 
-    def __getitem__(self, t: int) -> torch.Tensor:
-        self.load((t,))
-        return self.cache[t]
-
-    def stack(self, indices: Iterable[int]) -> tuple[torch.Tensor, ...]:
-        """K frames (3, S, S), left unstacked: ``collate_batch`` copies each once into its batch."""
-        indices = tuple(indices)
-        self.load(indices)
-        return tuple(self.cache[t] for t in indices)
+    @property
+    def scale(self) -> float:
+        """Model pixels per crop pixel (the frames' stored width, not their decoded one)."""
+        return self.size / self.width
 
     def _decode(self, t: int) -> np.ndarray:
-        """Frame ``t`` as RGB uint8 (H, W, 3), JPEG scaled down in the DCT domain where that
-        still leaves at least the model size."""
+        """Frame ``t``, JPEG scaled down in the DCT domain where that still leaves at least the
+        model size."""
         encoded = np.frombuffer(self.blob[self.offsets[t] : self.offsets[t + 1]], dtype=np.uint8)
         side = jpeg_width(encoded)
         factor = reduction_factor(side, self.size) if side is not None else 1
         bgr = cv2.imdecode(encoded, REDUCED_DECODE_FLAGS[factor])
         if bgr is None:
             raise InputError(f"{self.where}: frame {t} is not a decodable image")
-        self.scale = self.size / (side if side is not None else bgr.shape[1])
+        self.width = side if side is not None else bgr.shape[1]
         return bgr
 
 
@@ -464,31 +486,28 @@ def _value_to_device(value: Any, device: torch.device) -> Any:
     return value.float().div_(127.5).sub_(1.0) if value.dtype == torch.uint8 else value
 
 
-def model_images(frames: list[np.ndarray], size: int) -> list[torch.Tensor]:
-    """BGR uint8 (H, W, 3) frames, as cv2 decodes them -> RGB uint8 (3, size, size)
+def write_model_images(frames: list[np.ndarray], out: torch.Tensor) -> None:
+    """BGR uint8 (H, W, 3) frames, as cv2 decodes them -> ``out[i]``, RGB uint8 (3, S, S)
     (``batch_to_device`` scales them).
 
-    A frame at the model size is split into its planes in reverse order, straight into the
-    output (BGR -> RGB and channels-first in one pass, 4 times cheaper than converting and
+    A frame at the model size is split into its planes in reverse order, straight into ``out``
+    (BGR -> RGB and channels-first in one pass, 4 times cheaper than converting and
     transposing). Other frames get the antialiased bilinear resize that synthesis applies to its
     crops (``pdfgc.synth.synthesize.to_tensor``), once per frame shape on channels-last data."""
-    out: list[torch.Tensor] = [torch.empty(0)] * len(frames)
+    size = out.shape[-1]
+    planes = out.numpy()
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, frame in enumerate(frames):
-        by_shape.setdefault(frame.shape, []).append(i)
-    for shape, where in by_shape.items():
-        if shape[:2] == (size, size):
-            for i in where:
-                planes = np.empty((3, size, size), np.uint8)
-                cv2.split(frames[i], [planes[2], planes[1], planes[0]])
-                out[i] = torch.from_numpy(planes)
-            continue
-        rgb = [cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB) for i in where]
-        images = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2)  # (N, 3, H, W)
+        if frame.shape[:2] == (size, size):
+            cv2.split(frame, [planes[i, 2], planes[i, 1], planes[i, 0]])
+        else:
+            by_shape.setdefault(frame.shape, []).append(i)
+    for where in by_shape.values():
+        rgb = np.stack([cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB) for i in where])
+        images = torch.from_numpy(rgb).permute(0, 3, 1, 2)  # (N, 3, H, W)
         images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        for i, image in zip(where, images.contiguous(), strict=True):
-            out[i] = image
-    return out
+        for i, image in zip(where, images, strict=True):
+            out[i].copy_(image)
 
 
 def reduction_factor(side: int, size: int) -> int:
@@ -511,25 +530,6 @@ def jpeg_width(encoded: np.ndarray) -> int | None:
             return int.from_bytes(data[pos + 7 : pos + 9], "big")
         pos += 2 + length
     return None
-
-
-def collate_batch(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack tensors key by key (a tuple of K tensors becomes one (B, K, ...) tensor, each copied
-    once); ``key`` stays a list of strings (webdataset's ``__key__`` is dropped)."""
-    batch: dict[str, Any] = {"key": [s["key"] for s in samples]}
-    for name in samples[0]:
-        if name == "key" or name.startswith("__"):
-            continue
-        first = samples[0][name]
-        if isinstance(first, tuple):
-            out = torch.empty((len(samples), len(first), *first[0].shape), dtype=first[0].dtype)
-            for b, sample in enumerate(samples):
-                for k, item in enumerate(sample[name]):
-                    out[b, k].copy_(item)
-            batch[name] = out
-        else:
-            batch[name] = torch.stack([s[name] for s in samples])
-    return batch
 
 
 def _batches_for_worker(total: int, worker: int, workers: int) -> int:
@@ -569,8 +569,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
             wds.shuffle(self.cfg.train.shuffle_buffer, initial=self.cfg.train.shuffle_buffer,
                         rng=random.Random(self.seed * 7919 + slot.index)),
             lambda s: _skip(s, skip_batches * self.batch_size),
-            wds.map(SampleDecoder(self.stage, self.cfg)),
-            wds.batched(self.batch_size, collation_fn=collate_batch, partial=False),
+            wds.batched(self.batch_size, collation_fn=BatchDecoder(self.stage, self.cfg), partial=False),
         ).with_epoch(mine)
 
 

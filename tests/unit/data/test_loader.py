@@ -13,8 +13,8 @@ import torch
 
 from pdfgc.config import load_config
 from pdfgc.data.loader import (
-    ReaderSlot, _EpochShardSource, audio_window, batch_to_device, build_loader, expand_shards, is_val_key, jpeg_width, model_images, read_npy,
-    reduction_factor,
+    ReaderSlot, _EpochShardSource, audio_window, batch_to_device, build_loader, expand_shards, is_val_key, jpeg_width, read_npy,
+    reduction_factor, write_model_images,
 )
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.labels.expression import EXPRESSION_DIM
@@ -223,9 +223,8 @@ def test_frames_match_the_resize_synthesis_applies_to_a_full_decode(tmp_path: Pa
 
 def test_frames_of_mixed_sizes_keep_their_order() -> None:
     frames = [np.full((side, side, 3), level, np.uint8) for side, level in ((128, 0), (64, 255), (128, 51))]
-    images = model_images(frames, SIZE)
-    assert [tuple(i.shape) for i in images] == [(3, SIZE, SIZE)] * 3
-    assert [i.dtype for i in images] == [torch.uint8] * 3
+    images = torch.zeros((3, 3, SIZE, SIZE), dtype=torch.uint8)
+    write_model_images(frames, images)
     assert [round(float(i.float().mean())) for i in images] == [0, 255, 51]
 
 
@@ -265,6 +264,7 @@ def test_frames_with_a_missing_label_are_never_drawn():
 
 def test_frames_at_the_model_size_become_rgb_planes() -> None:
     frame = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
-    (image,) = model_images([frame], SIZE)
-    assert image.dtype == torch.uint8 and image.is_contiguous()
-    np.testing.assert_array_equal(image.numpy(), frame[:, :, ::-1].transpose(2, 0, 1))  # BGR in, RGB planes out
+    images = torch.zeros((2, 3, SIZE, SIZE), dtype=torch.uint8)
+    write_model_images([frame], images[1:])
+    np.testing.assert_array_equal(images[1].numpy(), frame[:, :, ::-1].transpose(2, 0, 1))  # BGR in, RGB planes out
+    assert not images[0].any()
