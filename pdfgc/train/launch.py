@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pdfgc.config import PdfgcConfig, save_config
+from pdfgc.config import PdfgcConfig, load_config, save_config
 from pdfgc.data.loader import expand_shards
 from pdfgc.errors import PdfgcError
 from pdfgc.io import atomic_write_json
@@ -111,6 +111,11 @@ def _failure(stage: str, returncode: int, tail: collections.deque[str]) -> Pdfgc
     return PdfgcError(f"training stage {stage} failed (exit code {returncode}, rank {rank}):\n" + "\n".join(errors))
 
 
+def stage_environment(cfg: PdfgcConfig) -> dict[str, str]:
+    """torchrun's environment: ours, one thread per rank, no telemetry, then ``train.env``."""
+    return {**os.environ, **CHILD_ENV, **cfg.train.env}
+
+
 def launch_stage(
     config_path: str | Path, stage: str, shards: str, out_dir: str | Path, nproc: int = 1, nnodes: int = 1,
     rdzv_endpoint: str | None = None, max_restarts: int = 0, init_from: Path | None = None,
@@ -126,7 +131,7 @@ def launch_stage(
     extra = _optional_args(init_from, critic_from, max_steps, parent_run_id, tracking_uri, task_factory)
     command = torchrun_command(Path(config_path), stage, shards, out, nproc, nnodes, endpoint, max_restarts, extra)
     _logger.info("stage %s: %s", stage, " ".join(command))
-    env = {**os.environ, **CHILD_ENV}
+    env = stage_environment(load_config(config_path))
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as process:
         tail = _stream(process, log_prefix or f"[stage {stage}]")
         returncode = process.wait()

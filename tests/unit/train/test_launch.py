@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from pdfgc.config import load_config
 from pdfgc.errors import PdfgcError
 from pdfgc.train.cli import stages_for
-from pdfgc.train.launch import _failure, _ordered, manifest_hash, torchrun_command
+from pdfgc.train.launch import _failure, _ordered, manifest_hash, stage_environment, torchrun_command
 
 
 def test_torchrun_command_runs_the_training_module_with_the_stage() -> None:
@@ -20,6 +21,14 @@ def test_torchrun_command_runs_the_training_module_with_the_stage() -> None:
     assert "-m torch.distributed.run --nproc-per-node 2 --nnodes 1 --rdzv-backend c10d" in text
     assert "--rdzv-endpoint 127.0.0.1:1234 --max-restarts 1 -m pdfgc.train" in text
     assert text.endswith("--stage 2 --shards shards/ --out out --init-from a/export.pt")
+
+
+def test_ranks_get_the_configured_environment_over_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.check=3")
+    monkeypatch.setenv("PDFGC_TEST_KEPT", "yes")
+    env = stage_environment(load_config("tiny", ["train.env={GLIBC_TUNABLES: glibc.malloc.hugetlb=1, EXTRA: x}"]))
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1" and env["EXTRA"] == "x"
+    assert env["PDFGC_TEST_KEPT"] == "yes" and env["OMP_NUM_THREADS"] == "1"
 
 
 def test_failure_names_the_stage_the_rank_and_the_error_lines() -> None:
