@@ -9,17 +9,24 @@
    and with the paper preset (224 px model = the crop size, so no resize; K = 8, batch 32).
    The loader yields uint8 images; their scaling to [-1, 1] happens after the copy to the
    device (``batch_to_device``, part of the training step), as in the training loop.
+   Loader and raw read run side by side in a spawned process, twice: with ``train.env`` (the
+   environment torchrun's ranks get: malloc on huge pages) and with a plain environment.
 2. DDP: median step time of stage 2 (real task, tiny preset) under torchrun with 2 processes
    against 1 process (gloo, CPU, OMP_NUM_THREADS=1 per rank). The step time is rank 0's
    ``step_time_s``: forward, backward with DDP's gradient allreduce, the feature all_gather and
    the optimiser step, without loading the batch or logging. A rank's batch has the stage's
    batch size in both runs, so each rank of the 2-process run does the work of the 1-process
    run plus the communication (and a contrastive loss over both ranks' features). Goal: <= 1.25.
+3. GPU, when one is present: per stage (1, 2, 3) at the paper preset in bf16 autocast, step
+   time, samples/s, TFLOP per step, MFU against the GPU's dense bf16 peak, and peak memory
+   (``pdfgc.train.throughput.measure_stage``: the real task repeating its step on one real
+   batch, so loading is left out). Goal: MFU >= 35 %. ``--gpu-only`` skips parts 1 and 2.
 
 Loader and raw runs alternate 3 times and the best of each counts; the DDP runs alternate
 twice (min of the per-run medians), since the machine may be shared.
 
-Usage: ``python bench/train.py [--clips 24] [--frames 25] [--steps 20] [--stage 2]``
+Usage: ``python bench/train.py [--clips 24] [--frames 25] [--steps 20] [--stage 2] [--gpu-only]
+[--gpu-steps 20] [--peak-tflops T]``
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import argparse
 import io
 import json
 import logging
+import multiprocessing
 import statistics
 import sys
 import tarfile
@@ -37,14 +45,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from preprocess import in_spawned_process  # noqa: E402
 
 from pdfgc.config import load_config, save_config  # noqa: E402
 from pdfgc.data.loader import build_loader, expand_shards  # noqa: E402
 from pdfgc.train.launch import launch_stage  # noqa: E402
 from pdfgc.train.metrics import read_metrics_jsonl  # noqa: E402
+from pdfgc.train.throughput import measure_stage  # noqa: E402
 from tests.helpers.shards import write_test_shards  # noqa: E402
 
 _logger = logging.getLogger("bench.train")
@@ -90,41 +102,78 @@ def median_step_time(config: Path, stage: str, shards: str, out: Path, nproc: in
     return statistics.median(m["step_time_s"] for step, m in metrics.items() if step > WARMUP_STEPS)
 
 
+def loader_figures(shards: str, n_samples: int) -> dict[str, float]:
+    """Loader and raw read, tiny and paper presets, interleaved; best of each (the machine may
+    be shared)."""
+    multiprocessing.set_start_method("fork", force=True)  # as in a torchrun rank; a spawned process defaults to spawn
+    frames = {preset: load_config(preset).train.stage1.k_frames + 1 for preset in ("tiny", "paper")}
+    best: dict[str, float] = {}
+    for _ in range(REPEATS):
+        for preset in ("tiny", "paper"):
+            rates = {f"{preset}_loader": loader_samples_per_s(shards, n_samples, workers=0, preset=preset),
+                     f"{preset}_raw": raw_samples_per_s(shards, frames[preset], n_samples)}
+            best.update({k: max(v, best.get(k, 0.0)) for k, v in rates.items()})
+    best["tiny_loader_2_workers"] = loader_samples_per_s(shards, 4 * n_samples, workers=2)
+    best["paper_loader_2_workers"] = loader_samples_per_s(shards, n_samples, workers=2, preset="paper")
+    return best
+
+
+def loader_report(rates: dict[str, float]) -> dict[str, float]:
+    report: dict[str, float] = {}
+    for preset in ("tiny", "paper"):
+        raw = rates[f"{preset}_raw"]
+        report.update({
+            f"{preset}_loader_samples_per_s": round(rates[f"{preset}_loader"], 1), f"{preset}_raw_samples_per_s": round(raw, 1),
+            f"{preset}_loader_vs_raw": round(rates[f"{preset}_loader"] / raw, 3),
+            f"{preset}_loader_2_workers_vs_raw": round(rates[f"{preset}_loader_2_workers"] / raw, 3),
+        })
+    return report
+
+
+def gpu_figures(shards: str, steps: int, peak_tflops: float | None) -> dict[str, dict[str, object]]:
+    cfg = load_config("paper", ["train.num_workers=0", "train.precision=bf16"])
+    device = torch.device("cuda")
+    return {f"stage_{stage}": measure_stage(cfg, stage, shards, device, steps=steps, peak_tflops=peak_tflops).to_json()
+            for stage in ("1", "2", "3")}
+
+
+def cpu_figures(shards: str, root: Path, args: argparse.Namespace) -> dict[str, object]:
+    figures: dict[str, object] = {"crop": CROP, "stage": args.stage}
+    for name, env in (("train_env", load_config("paper").train.env), ("plain_env", {})):
+        rates = in_spawned_process(env, loader_figures, shards, 8 * args.clips)
+        figures[name] = {"env": env, **loader_report(rates)}
+    config = save_config(load_config("tiny", ["train.image_every=0", "train.checkpoint_every=0"]), root / "config.yaml")
+    single = double = float("inf")
+    for repeat in range(DDP_REPEATS):
+        single = min(single, median_step_time(config, args.stage, shards, root / f"p1_{repeat}", 1, args.steps))
+        double = min(double, median_step_time(config, args.stage, shards, root / f"p2_{repeat}", 2, args.steps))
+    figures.update({"step_time_1proc_s": round(single, 4), "step_time_2proc_s": round(double, 4),
+                    "ddp_2proc_vs_1proc": round(double / single, 3)})
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=24)
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--stage", default="2")
+    parser.add_argument("--gpu-only", action="store_true")
+    parser.add_argument("--gpu-steps", type=int, default=20)
+    parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak, when the GPU is not in the table")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    figures: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_test_shards(root / "shards", n_clips=args.clips, frames=args.frames, crop_size=CROP, clips_per_shard=4)
         shards = str(root / "shards")
-        frames_per_sample = load_config("tiny").train.stage1.k_frames + 1
-        paper_frames = load_config("paper").train.stage1.k_frames + 1
-        loader_rate = raw_rate = paper_rate = paper_raw_rate = 0.0
-        for _ in range(REPEATS):  # interleaved, best of each: the machine may be shared
-            loader_rate = max(loader_rate, loader_samples_per_s(shards, 8 * args.clips, workers=0))
-            raw_rate = max(raw_rate, raw_samples_per_s(shards, frames_per_sample, n_samples=8 * args.clips))
-            paper_rate = max(paper_rate, loader_samples_per_s(shards, 8 * args.clips, workers=0, preset="paper"))
-            paper_raw_rate = max(paper_raw_rate, raw_samples_per_s(shards, paper_frames, n_samples=8 * args.clips))
-        workers_rate = loader_samples_per_s(shards, 32 * args.clips, workers=2)
-        config = save_config(load_config("tiny", ["train.image_every=0", "train.checkpoint_every=0"]), root / "config.yaml")
-        single = double = float("inf")
-        for repeat in range(DDP_REPEATS):
-            single = min(single, median_step_time(config, args.stage, shards, root / f"p1_{repeat}", 1, args.steps))
-            double = min(double, median_step_time(config, args.stage, shards, root / f"p2_{repeat}", 2, args.steps))
-    figures = {
-        "loader_samples_per_s": round(loader_rate, 1), "raw_tar_jpeg_samples_per_s": round(raw_rate, 1),
-        "loader_vs_raw": round(loader_rate / raw_rate, 3),
-        "loader_2_workers_samples_per_s": round(workers_rate, 1), "loader_2_workers_vs_raw": round(workers_rate / raw_rate, 3), "frames_decoded_per_sample": frames_per_sample,
-        "paper_loader_samples_per_s": round(paper_rate, 1), "paper_raw_samples_per_s": round(paper_raw_rate, 1),
-        "paper_loader_vs_raw": round(paper_rate / paper_raw_rate, 3), "paper_frames_decoded_per_sample": paper_frames,
-        "crop": CROP, "stage": args.stage, "step_time_1proc_s": round(single, 4),
-        "step_time_2proc_s": round(double, 4), "ddp_2proc_vs_1proc": round(double / single, 3),
-    }
+        if not args.gpu_only:
+            figures["cpu"] = cpu_figures(shards, root, args)
+        if torch.cuda.is_available():
+            figures["gpu_paper_bf16"] = gpu_figures(shards, args.gpu_steps, args.peak_tflops)
+        elif args.gpu_only:
+            parser.error("--gpu-only: no CUDA device here")
     print(json.dumps(figures, indent=2))
     return 0
 
