@@ -20,13 +20,15 @@
 3. GPU, when one is present: per stage (1, 2, 3) at the paper preset in bf16 autocast, step
    time, samples/s, TFLOP per step, MFU against the GPU's dense bf16 peak, and peak memory
    (``pdfgc.train.throughput.measure_stage``: the real task repeating its step on one real
-   batch, so loading is left out). Goal: MFU >= 35 %. ``--gpu-only`` skips parts 1 and 2.
+   batch, so loading is left out). Goal: MFU >= 35 %. ``--gpu-only`` skips parts 1 and 2;
+   ``--set model.vgg19_weights=PATH`` names the VGG19 weights of the perceptual loss; without
+   it a random-weight VGG19 (same convolutions, same time) stands in.
 
 Loader and raw runs alternate 3 times and the best of each counts; the DDP runs alternate
 twice (min of the per-run medians), since the machine may be shared.
 
 Usage: ``python bench/train.py [--clips 24] [--frames 25] [--steps 20] [--stage 2] [--gpu-only]
-[--gpu-steps 20] [--peak-tflops T]``
+[--gpu-steps 20] [--peak-tflops T] [--set KEY=VALUE ...]``
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from preprocess import in_spawned_process  # noqa: E402
 
-from pdfgc.config import load_config, save_config  # noqa: E402
+from pdfgc.config import PdfgcConfig, load_config, save_config  # noqa: E402
 from pdfgc.data.loader import build_loader, expand_shards  # noqa: E402
+from pdfgc.losses.perceptual import VGG19_CONV_WIDTHS  # noqa: E402
 from pdfgc.train.launch import launch_stage  # noqa: E402
 from pdfgc.train.metrics import read_metrics_jsonl  # noqa: E402
 from pdfgc.train.throughput import measure_stage  # noqa: E402
@@ -130,11 +133,38 @@ def loader_report(rates: dict[str, float]) -> dict[str, float]:
     return report
 
 
-def gpu_figures(shards: str, steps: int, peak_tflops: float | None) -> dict[str, dict[str, object]]:
-    cfg = load_config("paper", ["train.num_workers=0", "train.precision=bf16"])
+def random_vgg19_weights(path: Path) -> Path:
+    """A VGG19 ``features`` state dict in torchvision's layout with random weights: the same
+    convolutions as ImageNet's, so the same step time, for timing only."""
+    state, index, channels = {}, 0, 3
+    for width in VGG19_CONV_WIDTHS:
+        if width != "M":
+            state[f"features.{index}.weight"] = torch.randn(width, channels, 3, 3) * (2 / (9 * channels)) ** 0.5
+            state[f"features.{index}.bias"] = torch.zeros(width)
+            channels, index = width, index + 1  # the ReLU after each convolution
+        index += 1
+    torch.save(state, path)
+    return path
+
+
+def gpu_config(overrides: list[str], folder: Path) -> tuple[PdfgcConfig, str]:
+    """The paper preset in bf16, and where its VGG19 weights came from: ``--set
+    model.vgg19_weights=PATH``, or random ones (timing only) when none are given."""
+    base = ["train.num_workers=0", "train.precision=bf16"]
+    cfg = load_config("paper", [*base, *overrides])
+    if cfg.model.perceptual != "vgg19" or cfg.model.vgg19_weights is not None:
+        return cfg, str(cfg.model.vgg19_weights)
+    weights = random_vgg19_weights(folder / "vgg19-random.pth")
+    return load_config("paper", [*base, f"model.vgg19_weights={weights}", *overrides]), "random (timing only)"
+
+
+def gpu_figures(shards: str, steps: int, peak_tflops: float | None, overrides: list[str], folder: Path) -> dict[str, object]:
+    cfg, vgg19 = gpu_config(overrides, folder)
     device = torch.device("cuda")
-    return {f"stage_{stage}": measure_stage(cfg, stage, shards, device, steps=steps, peak_tflops=peak_tflops).to_json()
-            for stage in ("1", "2", "3")}
+    figures: dict[str, object] = {"perceptual": cfg.model.perceptual, "vgg19_weights": vgg19}
+    for stage in ("1", "2", "3"):
+        figures[f"stage_{stage}"] = measure_stage(cfg, stage, shards, device, steps=steps, peak_tflops=peak_tflops).to_json()
+    return figures
 
 
 def cpu_figures(shards: str, root: Path, args: argparse.Namespace) -> dict[str, object]:
@@ -161,6 +191,7 @@ def main() -> int:
     parser.add_argument("--gpu-only", action="store_true")
     parser.add_argument("--gpu-steps", type=int, default=20)
     parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak, when the GPU is not in the table")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override of the GPU part's paper config")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     figures: dict[str, object] = {}
@@ -171,7 +202,7 @@ def main() -> int:
         if not args.gpu_only:
             figures["cpu"] = cpu_figures(shards, root, args)
         if torch.cuda.is_available():
-            figures["gpu_paper_bf16"] = gpu_figures(shards, args.gpu_steps, args.peak_tflops)
+            figures["gpu_paper_bf16"] = gpu_figures(shards, args.gpu_steps, args.peak_tflops, args.set, root)
         elif args.gpu_only:
             parser.error("--gpu-only: no CUDA device here")
     print(json.dumps(figures, indent=2))
