@@ -45,6 +45,10 @@ CHILD_ENV = {
 }
 FAILED_RANK = re.compile(r"(?<![_\w])rank\s*:\s*(\d+)")
 LOCAL_RANK = re.compile(r"failed \(exitcode: -?\d+\) local_rank: (\d+)")
+REPORT_EXIT_CODE = re.compile(r"^\s*exitcode\s+:\s*(-?\d+)")
+"""The ``exitcode  : -9 (pid: N)`` line of a rank's block in torchrun's failure report."""
+TORCHRUN_SIGTERM = -15
+"""How the ranks torchrun stopped itself, after another one failed, exit."""
 ROOT_CAUSE = "Root Cause (first observed failure)"
 ERROR_HINT = re.compile(r"error|exception|traceback|failed|killed|signal", re.IGNORECASE)
 
@@ -91,9 +95,30 @@ def _stream(process: subprocess.Popen, prefix: str) -> collections.deque[str]:
     return tail
 
 
+def _rank_killed_by_signal(lines: list[str]) -> str | None:
+    """The first rank of torchrun's report that a signal stopped (SIGKILL from the OOM killer or
+    an operator, SIGSEGV), other than the SIGTERM torchrun sends to the surviving ranks."""
+    rank = None
+    for line in lines:
+        if match := FAILED_RANK.search(line):
+            rank = match.group(1)
+        elif (match := REPORT_EXIT_CODE.match(line)) and rank is not None:
+            code = int(match.group(1))
+            if code < 0 and code != TORCHRUN_SIGTERM:
+                return rank
+    return None
+
+
 def _failing_rank(lines: list[str]) -> str:
-    """torchrun lists every stopped rank under "Failures" and the first one that failed under
-    "Root Cause"; the latter is the one to name."""
+    """The rank that caused the failure.
+
+    A rank killed by a signal comes first: its peers then fail with "Connection closed by peer",
+    and torchrun's "Root Cause" (the earliest time stamp) may name one of them, since a killed
+    rank leaves no error file and its time is when torchrun noticed. Otherwise the rank under
+    "Root Cause", else any rank a failure line names."""
+    killed = _rank_killed_by_signal(lines)
+    if killed is not None:
+        return killed
     start = next((i for i, line in enumerate(lines) if ROOT_CAUSE in line), None)
     after_root = lines[start:] if start is not None else []
     for candidates in (after_root, [line for line in lines if "failed (exitcode" in line], lines):

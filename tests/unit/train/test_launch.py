@@ -76,6 +76,27 @@ def test_failure_names_the_root_cause_rank_not_the_ranks_torchrun_stopped() -> N
     assert "rank 1)" in str(_failure("2", 1, short))
 
 
+def test_a_killed_rank_is_named_even_when_a_peer_reached_the_root_cause_first() -> None:
+    """A SIGKILLed rank leaves no error file; its peer's "Connection closed by peer" error file
+    can carry an earlier time stamp, and torchrun then calls the peer the root cause."""
+    tail = collections.deque([
+        "[rank0]: RuntimeError: [pair.cc:553] Connection closed by peer [127.0.0.1]:49050.",
+        "E1125 api.py:1002] failed (exitcode: -15) local_rank: 0 (pid: 16595) of binary: python",
+        "Failures:",
+        "[1]:",
+        "  rank      : 1 (local_rank: 1)",
+        "  exitcode  : -9 (pid: 16596)",
+        "  error_file: <N/A>",
+        "  traceback : Signal 9 (SIGKILL) received by PID 16596",
+        "Root Cause (first observed failure):",
+        "[0]:",
+        "  rank      : 0 (local_rank: 0)",
+        "  exitcode  : 1 (pid: 16595)",
+        "  traceback : RuntimeError: Connection closed by peer [127.0.0.1]:49050.",
+    ])
+    assert "rank 1)" in str(_failure("2", 1, tail))
+
+
 def test_a_single_stage_picks_up_the_exports_of_earlier_stages(tmp_path):
     from pdfgc.train.launch import earlier_export
 
