@@ -42,7 +42,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from pdfgc.config import ModelConfig, PdfgcConfig, StageConfig
-from pdfgc.data.loader import batch_to_device
 from pdfgc.errors import ConfigError, InputError
 from pdfgc.models.critics import LABELS, Critics, LabelCritic, build_critics, critic_metrics, freeze_module
 from pdfgc.train.checkpoint import EXPORT_FORMAT
@@ -358,7 +357,6 @@ class CriticTask(_TaskBase):
             )
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        batch = batch_to_device(batch, self.device)
         self._check_batch(batch)
         self.critic.train()
         self.critic.update_normalisers(batch)
@@ -374,7 +372,6 @@ class CriticTask(_TaskBase):
     @torch.no_grad()
     def evaluate(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """Mean absolute errors in label units on a held-out batch."""
-        batch = batch_to_device(batch, self.device)
         self.critic.eval()
         return critic_metrics(self.critic.in_label_units(self.critic(batch["image"])), batch)
 
@@ -420,7 +417,6 @@ class Stage1Task(_TaskBase):
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         from pdfgc.losses.motion import motion_reconstruction_loss
 
-        batch = batch_to_device(batch, self.device)
         _set_train(self.trained, self.frozen)
         driver = batch["driver"]
         fake = self._reconstruct(batch["app_frames"], driver, augment=True)
@@ -439,7 +435,6 @@ class Stage1Task(_TaskBase):
     @torch.no_grad()
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
         """Rows = samples; columns = an appearance frame, the driver, I_0 (driver not augmented)."""
-        batch = batch_to_device(batch, self.device)
         _set_eval(self.trained)
         rows = min(GRID_ROWS, batch["driver"].shape[0])
         app_frames, driver = batch["app_frames"][:rows], batch["driver"][:rows]
@@ -524,7 +519,6 @@ class Stage2Task(_TaskBase):
         }
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        batch = batch_to_device(batch, self.device)
         _set_train(self.trained, self.frozen)
         losses = self._losses(batch)
         w = self.stage_cfg.weights
@@ -536,7 +530,6 @@ class Stage2Task(_TaskBase):
     @torch.no_grad()
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
         """Rows = samples; columns = v1, v2 and the eye anchor (v1's eyes on v2)."""
-        batch = batch_to_device(batch, self.device)
         rows = min(GRID_ROWS, batch["frames"].shape[0])
         anchor = self._eye_anchor(batch)
         return _tile([[batch["frames"][i], batch["frames2"][i], anchor[i]] for i in range(rows)])
@@ -626,7 +619,6 @@ class Stage3Task(_TaskBase):
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        batch = batch_to_device(batch, self.device)
         _set_train(self.trained, self.frozen)
         factors = self._frozen_factors(batch)
         exp_feat = self._expression(batch["window"], self.wrapped)
@@ -672,7 +664,6 @@ class Stage3Task(_TaskBase):
     @torch.no_grad()
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
         """Rows = samples (app frame, driver, I_f), then the factor-swap rows of samples 0 and 1."""
-        batch = batch_to_device(batch, self.device)
         _set_eval(self.trained)
         factors = self._factors(batch)
         fake = self._draw(factors)
