@@ -76,6 +76,11 @@ class DataConfig(Section):
     """A clip whose audio RMS is below this is quarantined as silent."""
 
 
+HUGE_PAGE_MALLOC_ENV = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+"""glibc >= 2.35 backs malloc with transparent huge pages (where THP is ``madvise`` or
+``always``); elsewhere the variable does nothing."""
+
+
 class LabelsConfig(Section):
     """Which backend computes each label; licensed backends read weights from ``weights_dir``."""
 
@@ -176,11 +181,11 @@ class TrainConfig(Section):
     keep_last: int = 3
     ema_decay: float | None = None
     deterministic: bool = False
-    env: dict[str, str] = Field(default_factory=lambda: {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
+    env: dict[str, str] = Field(default_factory=lambda: dict(HUGE_PAGE_MALLOC_ENV))
     """Environment of the torchrun processes (ranks and their DataLoader workers), on top of the
     launcher's own. The default backs malloc with transparent huge pages: a paper-preset batch
-    (38 MB of 224 px frames) is fresh memory every step, and its page faults cost the loader a
-    tenth of its time with 4 KiB pages (docs/BENCHMARKS.md)."""
+    (38 MB of 224 px frames) is fresh memory every step, and with 4 KiB pages its page faults
+    cost the loader about a sixth of its time (docs/BENCHMARKS.md)."""
 
 
 class TrackingConfig(Section):
@@ -205,7 +210,7 @@ class ComputeConfig(Section):
     """Keyword arguments for ``cluster_class`` (queue, cores, memory, image, ...)."""
     adapt_max: int | None = None
     """With ``cluster_class``: scale adaptively between 1 and this many workers."""
-    worker_env: dict[str, str] = Field(default_factory=lambda: {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
+    worker_env: dict[str, str] = Field(default_factory=lambda: dict(HUGE_PAGE_MALLOC_ENV))
     """Environment of LocalCluster worker processes, set before they start (Dask's
     ``distributed.nanny.pre-spawn-environ``). The default backs malloc with transparent huge
     pages: dlib's 100 MB landmark model is read at random, and huge pages (fewer TLB misses)
