@@ -17,11 +17,8 @@ _logger = logging.getLogger(__name__)
 
 def build_landmarker(cfg: LabelsConfig) -> FaceLandmarker:
     """The face detector + 68-point landmarker: ``dlib`` (default) or licensed ``fan``."""
-    if cfg.landmarks == "fan":
-        from pdfgc.labels.backends.fan import FanLandmarker
-
-        return FanLandmarker(cfg.weights_dir)
-    return _landmarker_class(cfg)()
+    landmarker = _landmarker_class(cfg)
+    return landmarker(cfg.weights_dir) if cfg.landmarks == "fan" else landmarker()
 
 
 def _build_pose(cfg: LabelsConfig) -> Labeler:
