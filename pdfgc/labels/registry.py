@@ -16,7 +16,7 @@ _logger = logging.getLogger(__name__)
 
 
 def build_landmarker(cfg: LabelsConfig) -> FaceLandmarker:
-    """The face detector + 68-point landmarker: ``dlib`` (default) or licensed ``fan``."""
+    """The face detector + 68-point landmarker: ``dlib`` (default), ``dlib-subpixel`` or licensed ``fan``."""
     landmarker = _landmarker_class(cfg)
     return landmarker(cfg.weights_dir) if cfg.landmarks == "fan" else landmarker()
 
