@@ -78,7 +78,7 @@ def raw_samples_per_s(shards: str, frames_per_sample: int, n_samples: int) -> fl
             with tarfile.open(url) as tar:
                 members = {m.name: m for m in tar.getmembers()}
                 for name in (n for n in members if n.endswith(".frames.mjpeg")):
-                    offsets = np.load(io.BytesIO(tar.extractfile(members[name.replace("frames.mjpeg", "frame_offsets.npy")]).read()))
+                    offsets = np.load(io.BytesIO(tar.extractfile(members[name.replace("frames.mjpeg", "frame_offsets.npy")]).read()), allow_pickle=False)
                     blob = tar.extractfile(members[name]).read()
                     for t in range(frames_per_sample):
                         cv2.imdecode(np.frombuffer(blob[offsets[t] : offsets[t + 1]], np.uint8), cv2.IMREAD_COLOR)
