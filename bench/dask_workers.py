@@ -34,8 +34,8 @@ from preprocess import SAMPLES, playlist, scaled_copies
 
 from flows.runners import worker_environment
 from pdfgc.config import PdfgcConfig, load_config
-from pdfgc.data.discover import VideoSpec
-from pdfgc.data.shard_worker import process_video
+from pdfgc.preprocess.discover import VideoSpec
+from pdfgc.preprocess.shard_worker import process_video
 
 
 def _pin_to_core(core: int) -> None:

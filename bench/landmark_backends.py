@@ -43,10 +43,10 @@ import cv2
 import numpy as np
 
 from pdfgc.config import DataConfig
-from pdfgc.data.align import similarity_transform, transform_points
-from pdfgc.data.decode import iter_frames
-from pdfgc.data.probe import probe_video
-from pdfgc.data.track import FaceTracker
+from pdfgc.media.align import similarity_transform, transform_points
+from pdfgc.media.decode import iter_frames
+from pdfgc.media.probe import probe_video
+from pdfgc.media.track import FaceTracker
 from pdfgc.labels.eyes import eye_aspect_ratio
 from pdfgc.labels.landmarks import DlibLandmarker, DlibSubpixelLandmarker
 from pdfgc.labels.pose import pose_from_landmarks

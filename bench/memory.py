@@ -22,9 +22,9 @@ from pathlib import Path
 from preprocess import in_spawned_process
 
 from pdfgc.config import load_config
-from pdfgc.data.decode import ffmpeg_binary
-from pdfgc.data.discover import VideoSpec
-from pdfgc.data.shard_worker import process_video
+from pdfgc.media.decode import ffmpeg_binary
+from pdfgc.preprocess.discover import VideoSpec
+from pdfgc.preprocess.shard_worker import process_video
 
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "videos" / "video-retalking__2.mp4"
 

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pdfgc.config import load_config
-from pdfgc.data.decode import iter_frames
-from pdfgc.data.discover import VideoSpec
-from pdfgc.data.probe import probe_video
-from pdfgc.data.shard_worker import VideoResult, process_video
+from pdfgc.media.decode import iter_frames
+from pdfgc.preprocess.discover import VideoSpec
+from pdfgc.media.probe import probe_video
+from pdfgc.preprocess.shard_worker import VideoResult, process_video
 
 T = TypeVar("T")
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "videos"

@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from preprocess import in_spawned_process  # noqa: E402
 
 from pdfgc.config import PdfgcConfig, load_config, save_config  # noqa: E402
-from pdfgc.data.loader import build_loader, expand_shards  # noqa: E402
+from pdfgc.train.reader.loader import build_loader, expand_shards  # noqa: E402
 from pdfgc.losses.perceptual import VGG19_CONV_WIDTHS  # noqa: E402
 from pdfgc.train.launch import launch_stage  # noqa: E402
 from pdfgc.train.metrics import read_metrics_jsonl  # noqa: E402

@@ -44,7 +44,7 @@ def make_video(model_uri: str, tracking_uri: str, clips: list[Path], out: Path) 
 
 
 def _first_frame_png(video: Path, out: Path) -> Path:
-    from pdfgc.data.decode import read_first_frame
+    from pdfgc.media.decode import read_first_frame
 
     import cv2
 

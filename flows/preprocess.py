@@ -8,7 +8,7 @@ Steps:
 4. pack the staged samples into new shards, append to manifest.parquet and quarantine.parquet;
 5. print a summary table.
 
-All work is done by ``pdfgc.data``; the tasks only call it.
+All work is done by ``pdfgc.preprocess``; the tasks only call it.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from flows.runners import build_task_runner
 from pdfgc.config import DataConfig, PdfgcConfig
-from pdfgc.data.discover import VideoSpec, discover_videos
-from pdfgc.data.pack import PackResult, pack_shards, pending_videos, summarize
-from pdfgc.data.shard_worker import VideoResult, process_video
+from pdfgc.preprocess.discover import VideoSpec, discover_videos
+from pdfgc.preprocess.pack import PackResult, pack_shards, pending_videos, summarize
+from pdfgc.preprocess.shard_worker import VideoResult, process_video
 
 
 @task(cache_policy=NO_CACHE)

@@ -10,7 +10,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from pdfgc.data.writer import decode_frames, load_npy, read_sample_members
+from pdfgc.preprocess.writer import decode_frames, load_npy, read_sample_members
 from pdfgc.report import build_report
 
 LABEL_KEYS = ("pose", "blink")

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from pdfgc.config import PdfgcConfig, config_from_tree, load_config
-from pdfgc.data.align import chunk_transform, warp_crop
-from pdfgc.data.audio import log_mel
-from pdfgc.data.decode import decode_audio, iter_frames
-from pdfgc.data.probe import probe_video
-from pdfgc.data.track import FaceTracker
+from pdfgc.media.align import chunk_transform, warp_crop
+from pdfgc.media.audio import log_mel
+from pdfgc.media.decode import decode_audio, iter_frames
+from pdfgc.media.probe import probe_video
+from pdfgc.media.track import FaceTracker
 from pdfgc.errors import InputError, PdfgcError
 from pdfgc.io import atomic_path
 from pdfgc.labels.base import FaceLandmarker

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pdfgc.config import PdfgcConfig, load_config, save_config
-from pdfgc.data.loader import expand_shards
+from pdfgc.train.reader.loader import expand_shards
 from pdfgc.errors import PdfgcError
 from pdfgc.io import atomic_write_json
 from pdfgc.train.loop import DEFAULT_TASK_FACTORY, StageResult

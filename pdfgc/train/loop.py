@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.data.loader import batch_to_device, build_loader, stage_config
+from pdfgc.train.reader.loader import batch_to_device, build_loader, stage_config
 from pdfgc.errors import PdfgcError
 from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, save_export
 from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed

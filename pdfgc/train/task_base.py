@@ -2,7 +2,7 @@
 
 The loop (``pdfgc.train.loop``) owns devices, DDP, data, checkpoints and logging; a task owns
 the networks, optimisers and losses of one stage (``critic``, ``1``, ``2``, ``3``). Batches are
-dicts of tensors built by ``pdfgc.data.loader`` (keys per stage listed in docs/ARCHITECTURE.md),
+dicts of tensors built by ``pdfgc.train.reader.loader`` (keys per stage listed in docs/ARCHITECTURE.md),
 images in [-1, 1], shape (B, 3, S, S).
 """
 
@@ -40,7 +40,7 @@ class StageTask(Protocol):
 
         Every batch a task receives (here, in ``image_grid`` and ``evaluate``) is already on its
         device with images as float in [-1, 1]: the loop owns that move
-        (``pdfgc.data.loader.batch_to_device``)."""
+        (``pdfgc.train.reader.loader.batch_to_device``)."""
         ...
 
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pdfgc.data.writer import load_npy, read_sample_members
+from pdfgc.preprocess.writer import load_npy, read_sample_members
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent

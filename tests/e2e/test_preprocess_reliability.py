@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import webdataset as wds
 
-from pdfgc.data.discover import VideoSpec, discover_videos
-from pdfgc.data.pack import pending_videos
-from pdfgc.data.shard_worker import VideoResult, process_video, staging_dir
-from pdfgc.data.writer import read_sample_members
-from tests.unit.data.conftest import tiny_config
-from tests.unit.data.media import FAST_H264, cut_clip, ffmpeg
+from pdfgc.preprocess.discover import VideoSpec, discover_videos
+from pdfgc.preprocess.pack import pending_videos
+from pdfgc.preprocess.shard_worker import VideoResult, process_video, staging_dir
+from pdfgc.preprocess.writer import read_sample_members
+from tests.helpers.media import tiny_config
+from tests.helpers.media import FAST_H264, cut_clip, ffmpeg
 
 pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -127,10 +127,10 @@ def test_awkward_but_valid_input_is_processed(make, base_clip: Path, tmp_path: P
 
 LOOP_SCRIPT = textwrap.dedent("""
     import sys
-    from pdfgc.data.discover import discover_videos
-    from pdfgc.data.pack import pack_shards, pending_videos
-    from pdfgc.data.shard_worker import process_video
-    from tests.unit.data.conftest import tiny_config
+    from pdfgc.preprocess.discover import discover_videos
+    from pdfgc.preprocess.pack import pack_shards, pending_videos
+    from pdfgc.preprocess.shard_worker import process_video
+    from tests.helpers.media import tiny_config
 
     cfg = tiny_config()
     cfg.data.shard_target_mb = 0.01

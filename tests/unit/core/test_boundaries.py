@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-CORE_MODULES = ["pdfgc.config", "pdfgc.cli", "pdfgc.data", "pdfgc.labels", "pdfgc.models", "pdfgc.losses",
+CORE_MODULES = ["pdfgc.config", "pdfgc.cli", "pdfgc.media", "pdfgc.preprocess", "pdfgc.labels", "pdfgc.models", "pdfgc.losses",
                 "pdfgc.train", "pdfgc.synth", "pdfgc.report"]
 ENGINES = ("prefect", "dask", "distributed", "mlflow")
 

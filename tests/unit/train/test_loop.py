@@ -114,7 +114,7 @@ def test_task_factory_spec_resolves_to_the_function() -> None:
 def test_critic_stage_reports_held_out_errors(tmp_path):
     """The critic is evaluated on the held-out split (1 key in 10) at the end of its stage."""
     from pdfgc.config import load_config
-    from pdfgc.data.loader import is_val_key
+    from pdfgc.train.reader.loader import is_val_key
     from pdfgc.train.loop import train_stage
     from tests.helpers.shards import write_test_shards
 

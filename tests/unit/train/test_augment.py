@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pdfgc.data.augment import (
+from pdfgc.train.augment import (
     MotionAugment,
     MotionAugmentConfig,
     composite_eye_region,

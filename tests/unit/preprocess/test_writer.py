@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import webdataset as wds
 
-from pdfgc.data.writer import (
+from pdfgc.preprocess.writer import (
     TarSampleWriter, decode_frames, encode_frames, json_bytes, load_npy, npy_bytes, read_sample_members, sanitize_key,
 )
 from pdfgc.errors import UnsafeShardError

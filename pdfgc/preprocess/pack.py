@@ -14,7 +14,7 @@ those in the output root and ``pending_videos`` those in ``_staging``, so only o
 run may use an output folder at a time.
 
 An output root may also be an fsspec URL (``s3://bucket/shards``): then all of the above
-happens in a local mirror, and ``pdfgc.data.remote`` copies state down before and uploads
+happens in a local mirror, and ``pdfgc.preprocess.remote`` copies state down before and uploads
 results after, in the same done-marker order.
 """
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pdfgc.config import DataConfig, PdfgcConfig
-from pdfgc.data import manifest, remote, writer
-from pdfgc.data.discover import VideoSpec
-from pdfgc.data.shard_worker import VideoResult, file_sha256, staging_dir, uid_from
+from pdfgc.preprocess import manifest, remote, writer
+from pdfgc.preprocess.discover import VideoSpec
+from pdfgc.preprocess.shard_worker import VideoResult, file_sha256, staging_dir, uid_from
 from pdfgc.io import atomic_path, atomic_write_json
 
 _logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pdfgc.config import load_config
-from pdfgc.data.loader import (
+from pdfgc.train.reader.loader import (
     ReaderSlot, _EpochShardSource, audio_window, batch_to_device, build_loader, expand_shards, is_val_key, jpeg_width, read_npy,
     reduction_factor, write_model_images,
 )
@@ -250,8 +250,8 @@ def test_read_npy_refuses_object_arrays() -> None:
 
 def test_frames_with_a_missing_label_are_never_drawn():
     """A face whose gaze is NaN (eyes closed) must not reach a batch."""
-    from pdfgc.data.loader import usable_frames
-    from pdfgc.data.writer import npy_bytes
+    from pdfgc.train.reader.loader import usable_frames
+    from pdfgc.preprocess.writer import npy_bytes
 
     face_ok = np.array([True, True, True, False])
     gaze = np.zeros((4, 2), np.float32)

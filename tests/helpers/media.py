@@ -1,9 +1,12 @@
-"""Make small test videos with the ffmpeg binary (from the real sample clips, in tmp folders)."""
+"""Make small test videos with the ffmpeg binary (from the real sample clips, in tmp folders),
+and the small config that fits them."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+
+from pdfgc.config import PdfgcConfig, load_config
 
 FAST_H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
 
@@ -17,3 +20,8 @@ def cut_clip(source: Path, target: Path, seconds: float = 2.0, size: str = "256:
     ffmpeg("-ss", str(start), "-i", str(source), "-t", str(seconds), "-vf", f"scale={size}", *FAST_H264,
            "-c:a", "aac", "-ar", "16000", str(target))
     return target
+
+
+def tiny_config() -> PdfgcConfig:
+    """The tiny preset with 1 s chunks and 128 px crops, so a 2 s clip gives two small samples."""
+    return load_config("tiny", ["data.chunk_frames=25", "data.crop_size=128"])

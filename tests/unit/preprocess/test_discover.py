@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pdfgc.data.discover import discover_videos
+from pdfgc.preprocess.discover import discover_videos
 from pdfgc.errors import InputError
 
 VOX_META = """Identity  : \tid00012

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import webdataset as wds
 
-from pdfgc.data.discover import VideoSpec, discover_videos
-from pdfgc.data.pack import pack_shards, pending_videos, summarize
-from pdfgc.data.shard_worker import process_video, staging_dir
-from pdfgc.data.writer import read_sample_members
-from tests.unit.data.conftest import tiny_config
-from tests.unit.data.media import cut_clip
+from pdfgc.preprocess.discover import VideoSpec, discover_videos
+from pdfgc.preprocess.pack import pack_shards, pending_videos, summarize
+from pdfgc.preprocess.shard_worker import process_video, staging_dir
+from pdfgc.preprocess.writer import read_sample_members
+from tests.helpers.media import tiny_config
+from tests.helpers.media import cut_clip
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_crash_leftovers_are_repaired(clips: Path, tmp_path: Path) -> None:
 
 
 def test_internal_errors_are_quarantined_then_retried(clips: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pdfgc.data.shard_worker as shard_worker
+    import pdfgc.preprocess.shard_worker as shard_worker
 
     cfg = tiny_config()
     out_dir = str(tmp_path / "out")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pdfgc.config import AudioConfig
-from pdfgc.data.audio import (
+from pdfgc.media.audio import (
     centred_samples, hz_to_mel, log_mel, mel_filterbank, mel_rows, mel_to_hz, rms_dbfs, rms_normalize,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdfgc.data.track import DETECT_MAX_SIDE, FaceTracker, box_iou, gray_histogram
+from pdfgc.media.track import DETECT_MAX_SIDE, FaceTracker, box_iou, gray_histogram
 from pdfgc.labels.base import FaceBox
 
 

@@ -56,8 +56,8 @@ import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from pdfgc.config import PdfgcConfig, StageConfig
-from pdfgc.data.tarstream import iter_regular_members
-from pdfgc.data.writer import check_member_name
+from pdfgc.train.reader.tarstream import iter_regular_members
+from pdfgc.preprocess.writer import check_member_name
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.train.task_base import STAGES
 
@@ -576,7 +576,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
 def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
     """Members of a seekable tar as webdataset's ``{"fname", "data", "__url__"}`` items.
 
-    ``pdfgc.data.tarstream`` parses ustar/PAX headers directly (several times faster than the
+    ``pdfgc.train.reader.tarstream`` parses ustar/PAX headers directly (several times faster than the
     stream mode "r|*" of webdataset's own iterator); non-seekable streams still go through
     webdataset's ``tar_file_expander``."""
     try:

@@ -33,9 +33,10 @@ import fsspec
 import numpy as np
 
 from pdfgc.config import LabelsConfig, PdfgcConfig
-from pdfgc.data import align, audio, decode, probe, remote, writer
-from pdfgc.data.discover import VideoSpec
-from pdfgc.data.track import FaceTracker, TrackStep, landmark_box
+from pdfgc.media import align, audio, decode, probe
+from pdfgc.preprocess import remote, writer
+from pdfgc.preprocess.discover import VideoSpec
+from pdfgc.media.track import FaceTracker, TrackStep, landmark_box
 from pdfgc.errors import MediaError
 from pdfgc.io import atomic_path, atomic_write_json
 from pdfgc.labels.base import FaceBox, FaceLandmarker, Labeler
@@ -149,7 +150,7 @@ def process_video(spec: VideoSpec, cfg: PdfgcConfig, out_dir: str) -> VideoResul
     """Process one video into ``out_dir/_staging``; never raises (failures are quarantined).
 
     For a remote ``out_dir`` (an fsspec URL) the video is staged in a local temp folder and
-    uploaded, tar first and marker last (``pdfgc.data.remote``).
+    uploaded, tar first and marker last (``pdfgc.preprocess.remote``).
     """
     if not remote.is_remote(out_dir):
         return _process_into(spec, cfg, out_dir)

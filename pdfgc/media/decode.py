@@ -26,7 +26,7 @@ import cv2
 import ffmpeg
 import numpy as np
 
-from pdfgc.data.probe import ProbeInfo
+from pdfgc.media.probe import ProbeInfo
 from pdfgc.errors import MediaError
 
 _logger = logging.getLogger(__name__)

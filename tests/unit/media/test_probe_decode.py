@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pdfgc.data.decode import decode_audio, iter_frames, output_size, read_first_frame
-from pdfgc.data import probe
-from pdfgc.data.probe import probe_video
+from pdfgc.media.decode import decode_audio, iter_frames, output_size, read_first_frame
+from pdfgc.media import probe
+from pdfgc.media.probe import probe_video
 from pdfgc.errors import MediaError
-from tests.unit.data.media import ffmpeg
+from tests.helpers.media import ffmpeg
 
 
 def test_probe_reads_size_rate_and_audio(short_clip: Path) -> None:

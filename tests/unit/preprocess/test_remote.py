@@ -11,12 +11,12 @@ import fsspec
 import pandas as pd
 import pytest
 
-from pdfgc.data import remote
-from pdfgc.data.discover import discover_videos
-from pdfgc.data.pack import pack_shards, pending_videos, summarize
-from pdfgc.data.shard_worker import process_video
-from tests.unit.data.conftest import tiny_config
-from tests.unit.data.media import cut_clip
+from pdfgc.preprocess import remote
+from pdfgc.preprocess.discover import discover_videos
+from pdfgc.preprocess.pack import pack_shards, pending_videos, summarize
+from pdfgc.preprocess.shard_worker import process_video
+from tests.helpers.media import tiny_config
+from tests.helpers.media import cut_clip
 
 URL = "memory://bucket/shards"
 

@@ -3,7 +3,7 @@ import tarfile
 
 import pytest
 
-from pdfgc.data.tarstream import iter_regular_members
+from pdfgc.train.reader.tarstream import iter_regular_members
 
 LONG = "k" * 120 + ".meta.json"
 

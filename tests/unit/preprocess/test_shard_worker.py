@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.data.discover import VideoSpec
-from pdfgc.data.shard_worker import VideoResult, process_video, staging_dir, video_uid
-from pdfgc.data.writer import decode_frames, load_npy, read_sample_members
+from pdfgc.preprocess.discover import VideoSpec
+from pdfgc.preprocess.shard_worker import VideoResult, process_video, staging_dir, video_uid
+from pdfgc.preprocess.writer import decode_frames, load_npy, read_sample_members
 from pdfgc.labels.registry import label_versions
-from tests.unit.data.conftest import tiny_config
+from tests.helpers.media import tiny_config
 
 TIMED_STAGES = {"decode", "detect", "landmarks", "align", "labels", "encode", "write"}
 
@@ -80,7 +80,7 @@ def test_uid_changes_with_the_config(short_clip: Path, tiny_cfg: PdfgcConfig) ->
 
 
 def test_silent_audio_is_quarantined_not_raised(short_clip: Path, tiny_cfg: PdfgcConfig, tmp_path: Path) -> None:
-    from tests.unit.data.media import ffmpeg
+    from tests.helpers.media import ffmpeg
 
     silent = tmp_path / "silent.mp4"
     ffmpeg("-i", str(short_clip), "-c:v", "copy", "-af", "volume=0", "-c:a", "aac", str(silent))
@@ -91,7 +91,7 @@ def test_silent_audio_is_quarantined_not_raised(short_clip: Path, tiny_cfg: Pdfg
 
 
 def test_a_faceless_stretch_splits_the_clip_into_two_segments(short_clip: Path, tmp_path: Path) -> None:
-    from tests.unit.data.media import ffmpeg
+    from tests.helpers.media import ffmpeg
 
     spliced = tmp_path / "spliced.mp4"
     # 1.2 s talking head, 1 s test pattern (no face, and a shot cut), 1.2 s talking head

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pdfgc.data.align import (
+from pdfgc.media.align import (
     anchor_points, box_transform, pdfgc_transform, release_template, similarity_transform, transform_points, warp_crop,
 )
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import fsspec
 from fsspec.core import url_to_fs
 
-from pdfgc.data import manifest
+from pdfgc.preprocess import manifest
 
 _logger = logging.getLogger(__name__)
 

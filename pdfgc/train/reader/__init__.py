@@ -1,0 +1,1 @@
+"""The training-time reader: WebDataset shards -> deterministic, resumable batches."""
