@@ -1,6 +1,6 @@
 """The sample set generator: real ffmpeg/espeak-ng/dlib on one short clip, checked against its truth."""
 
-import importlib.util
+import importlib
 import json
 import math
 import subprocess
@@ -10,8 +10,6 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-GENERATOR_PATH = REPO_ROOT / "datasets" / "sample" / "generate.py"
 SIZE = 256
 SECONDS = 2.0
 N_FRAMES = 50
@@ -19,10 +17,7 @@ ROLL_TOLERANCE_DEG = 2.0
 
 
 def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sample_generate_under_test", GENERATOR_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("pdfgc.sample.generate")
 
 
 def _generate_one_clip(generator: ModuleType, out_dir: Path) -> list[Path]:
