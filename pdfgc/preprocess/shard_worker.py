@@ -41,6 +41,7 @@ from pdfgc.errors import MediaError
 from pdfgc.io import atomic_path, atomic_write_json
 from pdfgc.labels.base import FaceBox, FaceLandmarker, Labeler
 from pdfgc.labels.registry import build_labelers, build_landmarker, label_versions
+from pdfgc.shardformat import sanitize_key
 
 _logger = logging.getLogger(__name__)
 
@@ -399,7 +400,7 @@ def _meta(builder: _SampleBuilder, chunk: Chunk, stop: int, matrix: np.ndarray, 
     spec, cfg = builder.spec, builder.cfg
     chunk_index = builder.result.n_samples
     return {
-        "key": writer.sanitize_key(f"{spec.speaker}_{spec.video}_{spec.clip}_{chunk_index:03d}"),
+        "key": sanitize_key(f"{spec.speaker}_{spec.video}_{spec.clip}_{chunk_index:03d}"),
         "uid": builder.result.uid, "speaker": spec.speaker, "video": spec.video, "clip": spec.clip,
         "source": spec.source, "source_sha256": builder.result.source_sha256, "extra": spec.extra,
         "chunk": chunk_index, "frame_start": chunk.start, "frame_end": stop, "n_frames": stop - chunk.start,

@@ -17,7 +17,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,9 +25,11 @@ from pdfgc.config import PdfgcConfig, config_from_tree, load_config
 from pdfgc.media.align import chunk_transform, warp_crop
 from pdfgc.media.audio import log_mel
 from pdfgc.media.decode import decode_audio, iter_frames
+from pdfgc.media.image import read_image
 from pdfgc.media.probe import probe_video
 from pdfgc.media.track import FaceTracker
 from pdfgc.errors import InputError, PdfgcError
+from pdfgc.export import load_export
 from pdfgc.io import atomic_path
 from pdfgc.labels.base import FaceLandmarker
 from pdfgc.labels.registry import build_landmarker
@@ -36,7 +37,6 @@ from pdfgc.losses.decorrelation import window_average
 from pdfgc.models import PDFGC, build_model
 
 _logger = logging.getLogger(__name__)
-EXPORT_FORMAT = "pdfgc-export/1"
 BATCH = 16
 POSE_SMOOTH_FRAMES = 3
 LIP_SMOOTH_SIGMA = 1.0
@@ -61,19 +61,6 @@ class FactorGains:
     expression: float = 1.0
 
 
-def load_export(path: Path) -> dict:
-    """A stage export (``torch.load(weights_only=True)``: tensors and plain values only)."""
-    try:
-        export = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"{path}: model file not found") from None
-    except Exception as exc:  # a corrupt or foreign file: say which and why, no traceback
-        raise PdfgcError(f"{path}: not a loadable pdfgc export ({type(exc).__name__}: {exc})") from None
-    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
-        raise PdfgcError(f"{path}: not a pdfgc export (expected format {EXPORT_FORMAT})")
-    return export
-
-
 def resolve_model(model: str | Path, tracking_uri: str | None) -> Path:
     """A local export path, or a ``models:/`` / ``runs:/`` URI downloaded from the tracker."""
     text = str(model)
@@ -88,13 +75,6 @@ def build_trained_model(export: dict, cfg: PdfgcConfig) -> PDFGC:
     model = build_model(cfg.model)
     model.load_state_dict(export["model"])
     return model.eval()
-
-
-def read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def aligned_crops(frames: list[np.ndarray], landmarker: FaceLandmarker, cfg: PdfgcConfig, source: Path) -> np.ndarray:

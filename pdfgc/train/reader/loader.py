@@ -57,7 +57,7 @@ from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from pdfgc.config import PdfgcConfig, StageConfig
 from pdfgc.train.reader.tarstream import iter_regular_members
-from pdfgc.preprocess.writer import check_member_name
+from pdfgc.shardformat import check_member_name
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.train.task_base import STAGES
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from pdfgc.config import ModelConfig, PdfgcConfig, StageConfig
 from pdfgc.errors import InputError
+from pdfgc.export import load_export
 from pdfgc.losses.adversarial import (
     discriminator_hinge_loss,
     feature_matching_loss,
@@ -28,7 +29,6 @@ from pdfgc.models.critics import (
     build_critics,
     freeze_module,
 )
-from pdfgc.train.checkpoint import EXPORT_FORMAT
 from pdfgc.train.task_base import WrapFn
 
 GRID_ROWS = 4
@@ -42,17 +42,6 @@ STAGE_MODULES = {
 
 
 # ----------------------------------------------------------------------------- shared helpers
-
-
-def load_export(path: Path) -> dict[str, Any]:
-    """Read a stage export (``pdfgc-export/1``) without unpickling anything."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"stage export not found: {path}")
-    export = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
-        raise InputError(f"{path}: not a {EXPORT_FORMAT} stage export")
-    return export
 
 
 def labels_expression_dim(cfg: PdfgcConfig) -> int:
