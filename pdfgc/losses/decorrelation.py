@@ -1,4 +1,4 @@
-"""Stage 3's expression decorrelation (PDFGC.md "Stage 3"): window averaging and L_decor.
+"""Stage 3's expression decorrelation (PD-FGC paper, stage 3): window averaging and L_decor.
 
 Normaliser: L_decor is the *mean* of the squared entries of the D_e x D_a Pearson
 cross-correlation matrix, i.e. sum / (D_e * D_a) (the notes write sum / D with D_e = D_a = D;

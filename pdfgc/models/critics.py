@@ -200,7 +200,7 @@ def critic_metrics(pred: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
 
 @dataclass
 class Critics:
-    """The three frozen feature functions of PDFGC.md: phi and psi (L_mot), gaze (L_con).
+    """The three frozen feature functions of the PD-FGC losses: phi and psi (L_mot), gaze (L_con).
 
     With the trained backend, phi returns the standardised pose + expression predictions
     (B, 6+E), psi the emotion-branch feature (B, F_psi) and gaze the standardised gaze (B, 2):
