@@ -142,13 +142,13 @@ class LabelCritic(nn.Module):
     """A CNN image (B,3,S,S) in [-1,1] -> standardised pose, expression, gaze, blink.
 
     Args:
-        cfg: the model section (``image_size``, ``base_channels``).
+        cfg: the model section (``net_image_size``, ``base_channels``).
         expression_dim: E, the width of the shards' ``expression`` label.
     """
 
     def __init__(self, cfg: ModelConfig, expression_dim: int) -> None:
         super().__init__()
-        self.trunk, feature_dim = _trunk(cfg.image_size, cfg.base_channels)
+        self.trunk, feature_dim = _trunk(cfg.net_image_size, cfg.base_channels)
         emotion_dim = feature_dim // EMOTION_FEATURE_DIVISOR
         self.emotion_branch = nn.Sequential(nn.Linear(feature_dim, emotion_dim), nn.LeakyReLU(0.2))
         self.expression_head = nn.Linear(emotion_dim, expression_dim)

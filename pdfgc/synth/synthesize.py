@@ -86,8 +86,8 @@ def aligned_crops(frames: list[np.ndarray], landmarker: FaceLandmarker, cfg: Pdf
     if not found.any():
         raise InputError(f"{source}: no face found")
     landmarks = np.stack([p if p is not None else np.zeros((68, 2), np.float32) for p in points])  # (N, 68, 2)
-    matrix = chunk_transform(landmarks, found, cfg.data.crop_size, cfg.data.alignment, cfg.data.box_scale)
-    return np.stack([warp_crop(frame, matrix, cfg.data.crop_size) for frame in frames])
+    matrix = chunk_transform(landmarks, found, cfg.data.shard_crop_size, cfg.data.alignment, cfg.data.box_scale)
+    return np.stack([warp_crop(frame, matrix, cfg.data.shard_crop_size) for frame in frames])
 
 
 def video_crops(path: Path, n_frames: int, landmarker: FaceLandmarker, cfg: PdfgcConfig) -> np.ndarray:
@@ -200,7 +200,7 @@ def synthesize(
     cfg = load_config(config_source, overrides) if config_source else config_from_tree(export["config"], overrides, str(path))
     net = build_trained_model(export, cfg)
     landmarker = build_landmarker(cfg.labels)
-    size = cfg.model.image_size
+    size = cfg.model.net_image_size
     portrait_crop = aligned_crops([read_image(inputs.portrait)], landmarker, cfg, inputs.portrait)
     portrait = to_tensor(portrait_crop, size)[0]
     wave = decode_audio(str(inputs.audio), cfg.audio.sample_rate)

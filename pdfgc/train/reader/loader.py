@@ -379,7 +379,7 @@ class BatchDecoder:
 
     def __init__(self, stage: str, cfg: PdfgcConfig) -> None:
         self.stage = stage
-        self.size = cfg.model.image_size
+        self.size = cfg.model.net_image_size
         self.window_frames = cfg.audio.window_frames
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -430,7 +430,7 @@ def batch_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 
 def audio_window(mel: np.ndarray, t: int, window_frames: int) -> np.ndarray:
     """Rows ``[4 (t - w//2), 4 (t - w//2 + w))`` of a (4T, 80) log-mel, zero-padded beyond the
-    chunk (DATA_FORMAT.md alignment rule), as float32 (1, 80, 4w)."""
+    chunk (docs/DATA_FORMAT.md alignment rule), as float32 (1, 80, 4w)."""
     first = MEL_ROWS_PER_FRAME * (t - window_frames // 2)
     rows = MEL_ROWS_PER_FRAME * window_frames
     out = np.zeros((rows, mel.shape[1]), dtype=np.float32)
