@@ -78,7 +78,7 @@ def frame_record(
 def iter_video(path: Path) -> Iterator[np.ndarray]:
     """RGB uint8 frames (H, W, 3) at LABEL_FPS and the displayed size, one at a time."""
     try:
-        info = probe_video(str(path))
+        info = probe_video(str(path), audio_required=False)
         yield from iter_frames(str(path), info, LABEL_FPS, max(info.display_size))
     except MediaError as exc:
         raise InputError(f"{path}: not a readable image or video ({exc.reason})") from None

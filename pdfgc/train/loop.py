@@ -25,7 +25,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.train.reader.loader import batch_to_device, build_loader, stage_config
+from pdfgc.train.reader.batch import batch_to_device
+from pdfgc.train.reader.loader import build_loader, build_val_loader, stage_config
 from pdfgc.errors import PdfgcError
 from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, save_export
 from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
@@ -194,7 +195,7 @@ def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig
     if not hasattr(task, "evaluate"):
         return {}
     try:
-        batches = list(build_loader(shards, task.stage, cfg, 0, 1, cfg.train.seed, num_batches=VAL_BATCHES, split="val"))
+        batches = list(build_val_loader(shards, task.stage, cfg, VAL_BATCHES))
     except PdfgcError as exc:
         _logger.warning("stage %s: no held-out evaluation (%s)", task.stage, exc)
         return {}

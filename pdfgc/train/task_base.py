@@ -40,7 +40,7 @@ class StageTask(Protocol):
 
         Every batch a task receives (here, in ``image_grid`` and ``evaluate``) is already on its
         device with images as float in [-1, 1]: the loop owns that move
-        (``pdfgc.train.reader.loader.batch_to_device``)."""
+        (``pdfgc.train.reader.batch.batch_to_device``)."""
         ...
 
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
