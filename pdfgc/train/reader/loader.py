@@ -292,7 +292,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
             lambda s: _keep_slot_samples(s, slot, source.split_samples),
             _refuse_unsafe,
             lambda s: _select_split(s, self.split),
-            lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg), self.seed, slot),
+            lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg.train), self.seed, slot),
             lambda s: _require_samples(s, self.stage, self.split),
             wds.shuffle(self.cfg.train.shuffle_buffer, initial=self.cfg.train.shuffle_buffer,
                         rng=random.Random(self.seed * 7919 + slot.index)),

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pdfgc.config import PdfgcConfig
+from pdfgc.config import TrainConfig
 from pdfgc.errors import InputError
 
 LABEL_NAMES = ("pose", "expression", "gaze", "blink", "landmarks")
@@ -75,10 +75,10 @@ class FramePlan:
 class StagePlanner:
     """Chooses frames per stage from the usable-frame mask (no image decoding)."""
 
-    def __init__(self, stage: str, cfg: PdfgcConfig) -> None:
+    def __init__(self, stage: str, cfg: TrainConfig) -> None:
         self.stage = stage
-        self.k_app = cfg.train.stage1.k_frames
-        self.k_window = cfg.train.stage3.k_frames
+        self.k_app = cfg.stage1.k_frames
+        self.k_window = cfg.stage3.k_frames
 
     def __call__(self, face_ok: np.ndarray, rng: np.random.Generator) -> FramePlan | None:
         ok = np.flatnonzero(face_ok)

@@ -14,7 +14,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from pdfgc.config import ModelConfig, PdfgcConfig, StageConfig
+from pdfgc.config import LabelsConfig, ModelConfig, PdfgcConfig, StageConfig
 from pdfgc.errors import InputError
 from pdfgc.export import load_export
 from pdfgc.losses.adversarial import (
@@ -44,9 +44,9 @@ STAGE_MODULES = {
 # ----------------------------------------------------------------------------- shared helpers
 
 
-def labels_expression_dim(cfg: PdfgcConfig) -> int:
+def labels_expression_dim(cfg: LabelsConfig) -> int:
     """E, the width of the shards' ``expression`` label, from the configured label backend."""
-    if cfg.labels.expression == "emoca":
+    if cfg.expression == "emoca":
         from pdfgc.labels.backends.emoca import EmocaExpressionLabeler as labeler
     else:
         from pdfgc.labels.expression import ExpressionLabeler as labeler
@@ -54,10 +54,9 @@ def labels_expression_dim(cfg: PdfgcConfig) -> int:
     return int(spec.shape[0])
 
 
-def build_container(cfg: PdfgcConfig, device: torch.device, init_from: Path | None) -> tuple[nn.Module, str | None]:
+def build_container(cfg: ModelConfig, device: torch.device, init_from: Path | None) -> tuple[nn.Module, str | None]:
     """The PDFGC container, loaded from ``init_from`` when given, and the stage that export came from."""
-
-    model = build_model(cfg.model)
+    model = build_model(cfg)
     if init_from is None:
         return model.to(device), None
     export = load_export(init_from)
@@ -254,7 +253,7 @@ class TaskBase:
     def _setup_gan_stage(self, wrap: WrapFn, init_from: Path | None, critic_from: Path | None,
                          generator_side: tuple[str, ...]) -> None:
         """Stages 1 and 3: container, frozen critics, own modules, GAN losses, G and D optimisers."""
-        self.model, _ = build_container(self.cfg, self.device, init_from)
+        self.model, _ = build_container(self.cfg.model, self.device, init_from)
         critics = load_critics(self.cfg, self.device, critic_from)
         self.critics, self.critic = critics, critics.module
         self._own_stage_modules(wrap)
