@@ -37,8 +37,8 @@ class LossWeights(Section):
 class StageConfig(Section):
     """Hyper-parameters of one progressive stage (defaults from the release's config)."""
 
-    steps: int = 500_000
-    """Loop steps (micro-batches) of the stage."""
+    steps: int = Field(500_000, ge=1)
+    """Loop steps (micro-batches) of the stage; a re-run of a finished stage trains nothing."""
     batch_size: int = 32
     """Per process (per GPU)."""
     lr: float = 1e-4
@@ -88,7 +88,9 @@ class TrainConfig(Section):
     nnodes: int = Field(1, ge=1)
     """Nodes of one stage's job."""
     rdzv_endpoint: str = "127.0.0.1:29500"
-    """host:port of torchrun's rendezvous when ``nnodes`` > 1."""
+    """Multi-node only: ``HOST:PORT`` where every node meets; its TCP store listens on every
+    interface of the node that hosts it, so name a host on the cluster's private network. One node
+    ignores it and meets on a free port of 127.0.0.1, listening there only."""
     max_restarts: int = Field(0, ge=0)
     """torchrun restarts of a failed job (it resumes from the latest checkpoint)."""
     num_workers: int = Field(2, ge=0)

@@ -47,13 +47,13 @@ import torch
 import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
-from pdfgc.config import PdfgcConfig, StageConfig
+from pdfgc.config import PdfgcConfig
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.shardformat import check_member_name
+from pdfgc.stages import stage_config
 from pdfgc.train.reader.batch import BatchDecoder
 from pdfgc.train.reader.plan import StagePlanner, usable_frames
 from pdfgc.train.reader.tarstream import iter_regular_members
-from pdfgc.train.task_base import STAGES
 
 _logger = logging.getLogger(__name__)
 
@@ -99,13 +99,6 @@ def expand_shards(shards: str | list[str]) -> list[str]:
     if not urls:
         raise InputError(f"no shards found in {shards!r}")
     return urls
-
-
-def stage_config(cfg: PdfgcConfig, stage: str) -> StageConfig:
-    """The StageConfig section of a stage name ('critic', '1', '2', '3')."""
-    if stage not in STAGES:
-        raise InputError(f"unknown stage {stage!r} (allowed: {', '.join(STAGES)})")
-    return cfg.train.critic if stage == "critic" else getattr(cfg.train, f"stage{stage}")
 
 
 @dataclass(frozen=True)
@@ -344,7 +337,9 @@ def build_loader(
     >>> batch = next(iter(loader))  # batch["app_frames"]: (B, K, 3, S, S)
     """
     total = stage_config(cfg, stage).steps if num_batches is None else start_step + num_batches
-    request = StreamRequest(rank, world_size, seed, start_step, max(0, total - start_step), "train")
+    if total - start_step < 1:  # WebDataset's with_epoch reads 0 batches as "no limit"
+        raise InputError(f"stage {stage}: no batch left to read (step {start_step} of {total})")
+    request = StreamRequest(rank, world_size, seed, start_step, total - start_step, "train")
     return _stream_loader(expand_shards(shards), stage, cfg, request)
 
 
