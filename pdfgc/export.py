@@ -15,6 +15,8 @@ import torch
 from pdfgc.errors import InputError
 
 EXPORT_FORMAT = "pdfgc-export/1"
+EXPORT_NAME = "export.pt"
+"""File name of a stage's export in its run folder and among a registered model's artifacts."""
 
 
 def load_export(path: Path) -> dict[str, Any]:

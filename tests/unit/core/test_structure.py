@@ -15,7 +15,7 @@ MAX_LINES = 500
 MAX_PARAMETERS = 8
 
 LAYERS = (
-    ("config", "errors", "io", "stages", "shardformat", "export"),
+    ("config", "errors", "io", "stages", "shardformat", "export", "procs", "telemetry"),
     ("media", "labels", "sample", "integrations"),
     ("models", "losses"),
     ("preprocess", "train", "synth", "eval", "curate", "report"),
