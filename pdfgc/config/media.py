@@ -27,7 +27,7 @@ class AudioConfig(Section):
     fmax: float = Field(7600.0, gt=0)
     """Highest frequency of the mel filter bank (Hz)."""
     ref_db: float = 20.0
-    """Reference level subtracted from the mel power in dB."""
+    """Reference level (dB) subtracted from the mel magnitude in dB."""
     min_db: float = Field(-100.0, lt=0)
     """Floor in dB; features are (dB - min_db) / -min_db, clipped to [0, 1]."""
     window_frames: int = Field(5, gt=0)
