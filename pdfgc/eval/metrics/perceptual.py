@@ -42,7 +42,7 @@ class PerceptualDistance:
     @staticmethod
     def _to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> (T, 3, H, W) float in [-1, 1]."""
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float()
+        tensor = torch.from_numpy(np.array(frames, dtype=np.uint8)).to(device).permute(0, 3, 1, 2).float()
         return tensor / 127.5 - 1.0
 
     @torch.no_grad()
