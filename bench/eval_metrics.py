@@ -74,7 +74,7 @@ def metric_rows(real: np.ndarray, fake: np.ndarray, wave: np.ndarray) -> list[tu
         "psnr": lambda: image.psnr(real, fake),
         "ssim": lambda: image.ssim(real, fake),
         "cpbd": lambda: image.cpbd_mean(fake),
-        "st-lpips (vgg16)": lambda: perceptual(real, fake),
+        "st-lpips (vgg16, every frame)": lambda: perceptual(real, fake),
         "identity (cosine + distance)": lambda: (identity.identity_similarity(fake_m.identity, reference),
                                                  identity.mean_face_distance(fake_m.identity, reference)),
         "m-lmd + f-lmd": lambda: (lips.m_lmd(real_m.landmarks, fake_m.landmarks),

@@ -133,6 +133,8 @@ class FaceMeasurer:
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        if len(frames) == 0:
+            raise ValueError("no frames to measure")
         scale = upscale_factor(frames.shape[1], frames.shape[2], self.options.min_side)
         big = np.stack([_resize(frame, scale) for frame in frames]) if scale > 1 else frames
         scale = big.shape[2] / frames.shape[2]  # the size was rounded up to whole pixels
