@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -35,6 +36,9 @@ from pdfgc.eval.metrics.lips import mouth_opening
 from pdfgc.labels.base import FaceBox
 from pdfgc.labels.expression import EXPRESSION_DIM
 from pdfgc.labels.registry import build_labelers, build_landmarker
+
+if TYPE_CHECKING:
+    from pdfgc.eval.nets.emotion import EmotionClassifier
 
 _logger = logging.getLogger(__name__)
 
@@ -119,7 +123,8 @@ class FaceMeasurer:
         self.emotion_net, self.emotion_skip = self._emotion_net() if options.emotion else (None, "disabled")
 
     @staticmethod
-    def _emotion_net():
+    def _emotion_net() -> tuple[EmotionClassifier | None, str | None]:
+        """fer's emotion network, or None and the reason it is missing."""
         try:
             from pdfgc.eval.nets.emotion import EmotionClassifier
 
