@@ -79,5 +79,18 @@ def test_cpbd_sharp_image_beats_blurred() -> None:
     assert sharp_score - blurred_score > 0.2
 
 
+@pytest.mark.parametrize(("name", "sigma", "reference"), [
+    ("astronaut", 0, 0.383609), ("astronaut", 1, 0.124627), ("camera", 0, 0.748166), ("coffee", 2, 0.012697),
+])
+def test_cpbd_equals_the_reference_implementation(name: str, sigma: float, reference: float) -> None:
+    """Values computed once by the ``cpbd`` package's reference code (cpbd-py312 1.0.3, run outside
+    the project) on the grey image (OpenCV RGB2GRAY), after a Gaussian blur of ``sigma`` px."""
+    image = getattr(data, name)()
+    image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+    if sigma:
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+    assert cpbd_sharpness(image) == pytest.approx(reference, abs=1e-6)
+
+
 def test_cpbd_of_a_flat_image_is_nan() -> None:
     assert math.isnan(cpbd_sharpness(np.full((128, 128, 3), 90, np.uint8)))
