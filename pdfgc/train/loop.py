@@ -25,7 +25,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.train.reader.loader import batch_to_device, build_loader, stage_config
+from pdfgc.train.reader.loader import batch_to_device, build_loader, expand_shards, stage_config
+from pdfgc.train.reader.splits import select_split
 from pdfgc.errors import PdfgcError
 from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, save_export
 from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
@@ -156,6 +157,7 @@ def train_stage(
                           start_step=progress.step, num_batches=max(0, last_step - progress.step))
     if progress.step == 0:
         logger.log_params(cfg.to_flat_dict())
+        logger.log_params(select_split(expand_shards(shards), "train", cfg.split).params())
     metrics = _run_steps(task, loader, progress, last_step, checkpointer, ema, logger, cfg, dist_info)
     return _finish(task, out, shards, progress, checkpointer, ema, logger, cfg, metrics, dist_info)
 
@@ -189,8 +191,8 @@ def _run_steps(
 
 
 def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig, dist_info: DistInfo) -> dict[str, float]:
-    """``val/...`` means of ``task.evaluate`` over the held-out split (1 sample in 10 by key hash);
-    empty when the task has no ``evaluate`` or the shards hold no held-out sample."""
+    """``val/...`` means of ``task.evaluate`` over the val split (speakers held out by
+    ``pdfgc.preprocess.splits``); empty when the task has no ``evaluate`` or the split has no sample."""
     if not hasattr(task, "evaluate"):
         return {}
     try:

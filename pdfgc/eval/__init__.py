@@ -1,0 +1,1 @@
+"""Evaluation of trained models: metrics on real and generated frames."""

@@ -1,0 +1,1 @@
+"""Metric functions, each applied alike to real and generated frames."""
