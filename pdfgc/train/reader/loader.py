@@ -54,13 +54,13 @@ import torch.nn.functional as F
 import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
-from pdfgc.config import PdfgcConfig, StageConfig
+from pdfgc.config import PdfgcConfig
 from pdfgc.train.reader.splits import SplitSelection, require_samples, select_split
 from pdfgc.train.reader.sync_plan import plan_sync_window, sync_mel_windows
-from pdfgc.train.reader.tarstream import iter_regular_members
-from pdfgc.preprocess.writer import check_member_name
 from pdfgc.errors import InputError, UnsafeShardError
-from pdfgc.train.task_base import STAGES
+from pdfgc.preprocess.writer import check_member_name
+from pdfgc.stages import stage_config
+from pdfgc.train.reader.tarstream import iter_regular_members
 
 _logger = logging.getLogger(__name__)
 
@@ -114,13 +114,6 @@ def expand_shards(shards: str | list[str]) -> list[str]:
     if not urls:
         raise InputError(f"no shards found in {shards!r}")
     return urls
-
-
-def stage_config(cfg: PdfgcConfig, stage: str) -> StageConfig:
-    """The StageConfig section of a stage name ('critic', '1', '2', '3')."""
-    if stage not in (*STAGES, "sync"):
-        raise InputError(f"unknown stage {stage!r} (allowed: {', '.join((*STAGES, 'sync'))})")
-    return getattr(cfg.train, stage if stage in ("critic", "sync") else f"stage{stage}")
 
 
 @dataclass(frozen=True)
@@ -619,8 +612,10 @@ def build_loader(
     >>> batch = next(iter(loader))  # batch["app_frames"]: (B, K, 3, S, S)
     """
     total = stage_config(cfg, stage).steps if num_batches is None else start_step + num_batches
+    if total - start_step < 1:  # WebDataset's with_epoch reads 0 batches as "no limit"
+        raise InputError(f"stage {stage}: no batch left to read (step {start_step} of {total})")
     stream = StageBatchStream(expand_shards(shards), stage, cfg, rank, world_size, seed,
-                              start_step, max(0, total - start_step), split)
+                              start_step, total - start_step, split)
     if cfg.train.num_workers == 0:
         return stream
     return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.train.num_workers,
