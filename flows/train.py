@@ -32,7 +32,7 @@ def run_stage(launch: StageLaunch) -> StageResult:
 def plan_for(shards: str, out: Path, cfg: PdfgcConfig, stage: str, max_steps: int | None) -> TrainPlan:
     """The stages of ``stage`` (a name or ``all``) with the config's topology."""
     topology = Topology(nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes)
-    return TrainPlan(select_stages(stage), str(shards), Path(out), topology, max_steps)
+    return TrainPlan(select_stages(stage, cfg.sync.in_all), str(shards), Path(out), topology, max_steps)
 
 
 @flow(name="train", log_prints=True)
@@ -44,6 +44,7 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max
         "parent_run_id": summary.parent_run_id,
         "stage_run_ids": summary.child_run_ids,
         "registered_model_uri": summary.registered_model_uri,
+        "sync_model_uri": summary.sync_model_uri,
         "exports": summary.exports,
         "last_checkpoints": summary.last_checkpoints,
         "summary": str(Path(out).resolve() / "summary.json"),
