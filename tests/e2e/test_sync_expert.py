@@ -120,3 +120,28 @@ def test_expert_finds_a_known_audio_shift_on_an_unseen_speaker(trained: dict, sh
             score = score_clip(expert, frames, _delay_audio(mel, shift))
             assert abs(score.offset - shift) <= 1, (clip, shift, score.offset)
             assert score.confidence > 0
+
+
+def test_adding_speakers_by_an_incremental_run_leaves_the_test_split_unchanged(
+        shards: Path, tmp_path: Path) -> None:
+    """Two more speakers, preprocessed incrementally into a copy of the shards: every earlier
+    sample keeps its split (the test split is the same keys), newcomers follow the same rule."""
+    import shutil
+
+    from pdfgc.preprocess.pack import pending_videos
+    from pdfgc.preprocess.splits import split_of
+
+    grown = tmp_path / "grown"
+    shutil.copytree(shards, grown)
+    videos = shards.parent / "videos"
+    load_sample_generator().generate_sample_set(videos, speakers=5, clips_per_speaker=1, seconds=6.0)  # old clips are kept
+    cfg = load_config("tiny")
+    todo = pending_videos(discover_videos(str(videos)), str(grown), cfg)
+    assert {spec.speaker for spec in todo} == {"id00004", "id00005"}
+    pack_shards(str(grown), cfg.data, [process_video(spec, cfg, str(grown)) for spec in todo], cfg.split)
+    before = pd.read_parquet(shards / "manifest.parquet").set_index("key")["split"]
+    after = pd.read_parquet(grown / "manifest.parquet").set_index("key")
+    assert after.loc[before.index, "split"].tolist() == before.tolist()
+    assert set(after.index[after["split"] == "test"]) == set(before.index[before == "test"])
+    new = after[after["speaker"].isin(["id00004", "id00005"])]
+    assert len(new) and new["split"].tolist() == [split_of(s, cfg.split) for s in new["speaker"]]
