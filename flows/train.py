@@ -38,7 +38,8 @@ def plan_for(shards: str, out: Path, cfg: PdfgcConfig, stage: str, max_steps: in
 @flow(name="train", log_prints=True)
 def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None) -> dict[str, Any]:
     summary = train_all(cfg, plan_for(shards, out, cfg, stage, max_steps), run_stage=run_stage)
-    print(f"trained stages {', '.join(summary.child_run_ids)}; registered {summary.registered_model_uri}")
+    registered = ", ".join(uri for uri in (summary.registered_model_uri, summary.sync_model_uri) if uri)
+    print(f"trained stages {', '.join(summary.child_run_ids)}; registered {registered or 'nothing'}")
     return {
         "tracking_uri": summary.tracking_uri,
         "parent_run_id": summary.parent_run_id,
