@@ -7,10 +7,11 @@ section (``cfg.data``, ``cfg.labels``, ...), never the whole tree. Every field c
 description (the string literal under it), printed by ``pdfgc config show --explain``.
 
 Sections live in ``base`` (shared), ``media`` (audio, data), ``labels``, ``model``, ``train``
-and ``services`` (tracking, compute); ``tree`` assembles them and ``load`` reads files.
+``services`` (tracking, compute) and ``evaluation`` (split, sync expert); ``tree`` assembles them and ``load`` reads files.
 """
 
 from pdfgc.config.base import HUGE_PAGE_MALLOC_ENV, Section
+from pdfgc.config.evaluation import SplitConfig, SyncConfig
 from pdfgc.config.explain import explain_config
 from pdfgc.config.labels import LabelsConfig
 from pdfgc.config.load import CONFIG_DIR, PRESETS, RENAMED_KEYS, config_from_tree, load_config, save_config
@@ -22,6 +23,6 @@ from pdfgc.config.tree import PdfgcConfig
 
 __all__ = [
     "CONFIG_DIR", "HUGE_PAGE_MALLOC_ENV", "PRESETS", "RENAMED_KEYS", "AudioConfig", "ComputeConfig", "DataConfig",
-    "LabelsConfig", "LossWeights", "ModelConfig", "PdfgcConfig", "Section", "StageConfig", "TrackingConfig",
+    "LabelsConfig", "LossWeights", "ModelConfig", "PdfgcConfig", "Section", "SplitConfig", "StageConfig", "SyncConfig", "TrackingConfig",
     "TrainConfig", "config_from_tree", "explain_config", "load_config", "save_config",
 ]

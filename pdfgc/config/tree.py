@@ -10,6 +10,7 @@ import yaml
 from pydantic import Field
 
 from pdfgc.config.base import Section
+from pdfgc.config.evaluation import SplitConfig, SyncConfig
 from pdfgc.config.labels import LabelsConfig
 from pdfgc.config.media import AudioConfig, DataConfig
 from pdfgc.config.model import ModelConfig
@@ -34,6 +35,10 @@ class PdfgcConfig(Section):
     """Experiment tracking (MLflow)."""
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     """The Dask cluster of preprocessing."""
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    """Train / val / test assignment of speakers."""
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    """The audio-visual sync expert (stage ``sync``)."""
 
     def to_flat_dict(self) -> dict[str, Any]:
         """``{"data.fps": 25, ...}``: the shape MLflow params want."""

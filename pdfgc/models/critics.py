@@ -287,9 +287,9 @@ def build_critics(cfg: PdfgcConfig, critic_state: dict[str, torch.Tensor] | None
 
 
 def fer_emotion_psi() -> FeatureFn:
-    """psi from fer's emotion network (``pdfgc.eval.nets.emotion.EmotionCritic``): the pooled
+    """psi from fer's emotion network (``pdfgc.models.emotion.EmotionCritic``): the pooled
     128-d feature of its last block, frozen, moved to the input's device on first use."""
-    from pdfgc.eval.nets.emotion import EmotionCritic
+    from pdfgc.models.emotion import EmotionCritic
 
     critic = EmotionCritic()
 

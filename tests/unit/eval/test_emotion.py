@@ -8,7 +8,7 @@ import torch
 from skimage import data
 
 from pdfgc.eval.measure import EMOTION_CLASSES, FaceMeasurer
-from pdfgc.eval.nets.emotion import EmotionCritic, _tf_same_pad, load_emotion_net
+from pdfgc.models.emotion import EmotionCritic, _tf_same_pad, load_emotion_net
 
 
 @pytest.mark.parametrize(("size", "kernel", "stride", "expected"), [(60, 3, 2, (0, 1)), (15, 3, 2, (1, 1)), (8, 1, 2, (0, 0))])

@@ -7,7 +7,6 @@ known number of 40 ms frames, and the proxy must report exactly that shift.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -27,9 +26,8 @@ FRAME_SECONDS = 0.04
 
 @pytest.fixture(scope="module")
 def sample_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = importlib.util.spec_from_file_location("sample_generate_for_sync", REPO_ROOT / "datasets/sample/generate.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    from pdfgc.sample import generate as generator
+
     out = tmp_path_factory.mktemp("sync_sample")
     return generator.generate_sample_set(out, speakers=1, clips_per_speaker=1, seconds=SECONDS, size=SIZE)[0]
 
