@@ -22,6 +22,7 @@ from pdfgc.losses.adversarial import (
     generator_hinge_loss,
 )
 from pdfgc.losses.perceptual import build_perceptual
+from pdfgc.losses.reconstruction import mouth_l1
 from pdfgc.models import build_model
 from pdfgc.models.critics import (
     Critics,
@@ -217,6 +218,9 @@ class Adversarial:
         }
         w = self.weights
         losses["loss_image"] = w.image * losses["loss_rec"] + w.vgg * losses["loss_vgg"]
+        if w.mouth > 0:
+            losses["loss_mouth"] = mouth_l1(fake, real)
+            losses["loss_image"] = losses["loss_image"] + w.mouth * losses["loss_mouth"]
         if self.enabled:
             fake_out, real_out = self._split(fake, real)
             real_feats = [[feature.detach() for feature in scale] for scale in real_out]
