@@ -1,4 +1,5 @@
-"""Reconstruction terms beyond the plain L1: an L1 restricted to the mouth and jaw region."""
+"""Reconstruction terms beyond the plain L1: L1 restricted to the face, or to the mouth and jaw,
+of a crop aligned by the release's template (eyes and inner mouth at fixed points)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,28 @@ def mouth_box(size: int) -> tuple[slice, slice]:
     rows = slice(int(round((y - MOUTH_ABOVE) * size)), int(round(min(1.0, y + MOUTH_BELOW) * size)))
     cols = slice(int(round((x - MOUTH_HALF_WIDTH) * size)), int(round((x + MOUTH_HALF_WIDTH) * size)))
     return rows, cols
+
+
+FACE_MARGIN = 0.12
+"""The face region spans the eye centres widened by this fraction of the crop on each side and
+from this fraction above the eyes down to the bottom of the mouth region."""
+
+
+def face_box(size: int) -> tuple[slice, slice]:
+    """(rows, cols) of the face region (brows, eyes, nose, mouth, chin) of a ``size`` crop."""
+    template = release_template(size) / size
+    eyes_y = template[:2, 1].min()
+    mouth_rows, _ = mouth_box(size)
+    rows = slice(int(round(max(0.0, eyes_y - FACE_MARGIN) * size)), mouth_rows.stop)
+    cols = slice(int(round(max(0.0, template[:2, 0].min() - FACE_MARGIN) * size)),
+                 int(round(min(1.0, template[:2, 0].max() + FACE_MARGIN) * size)))
+    return rows, cols
+
+
+def region_l1(fake: torch.Tensor, real: torch.Tensor, box: tuple[slice, slice]) -> torch.Tensor:
+    """Mean absolute error over ``box`` (rows, cols) of (B, 3, S, S) images."""
+    rows, cols = box
+    return (fake[..., rows, cols] - real[..., rows, cols]).abs().mean()
 
 
 def mouth_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

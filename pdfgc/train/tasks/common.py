@@ -22,7 +22,7 @@ from pdfgc.losses.adversarial import (
     generator_hinge_loss,
 )
 from pdfgc.losses.perceptual import build_perceptual
-from pdfgc.losses.reconstruction import mouth_l1
+from pdfgc.losses.reconstruction import face_box, mouth_l1, region_l1
 from pdfgc.models import build_model
 from pdfgc.models.critics import (
     Critics,
@@ -221,6 +221,9 @@ class Adversarial:
         if w.mouth > 0:
             losses["loss_mouth"] = mouth_l1(fake, real)
             losses["loss_image"] = losses["loss_image"] + w.mouth * losses["loss_mouth"]
+        if w.face > 0:
+            losses["loss_face"] = region_l1(fake, real, face_box(fake.shape[-1]))
+            losses["loss_image"] = losses["loss_image"] + w.face * losses["loss_face"]
         if self.enabled:
             fake_out, real_out = self._split(fake, real)
             real_feats = [[feature.detach() for feature in scale] for scale in real_out]

@@ -31,3 +31,15 @@ def test_mouth_l1_averages_only_inside_the_box() -> None:
     assert mouth_l1(fake, real).item() == pytest.approx(0.5)
     fake[0, 0, rows.start, cols.start] = 0.5 + 3 * 2 * np.prod([rows.stop - rows.start, cols.stop - cols.start])
     assert mouth_l1(fake, real).item() == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("size", [64, 96, 224])
+def test_face_box_holds_both_eyes_and_the_mouth_box(size: int) -> None:
+    from pdfgc.losses.reconstruction import face_box
+
+    rows, cols = face_box(size)
+    mouth_rows, mouth_cols = mouth_box(size)
+    for x, y in release_template(size):
+        assert rows.start < y < rows.stop and cols.start < x < cols.stop
+    assert rows.start <= mouth_rows.start and rows.stop >= mouth_rows.stop
+    assert (rows.stop - rows.start) * (cols.stop - cols.start) < 0.5 * size * size  # hair and background left out

@@ -58,10 +58,11 @@ def test_switched_off_terms_are_not_computed_and_d_is_untouched(stage, extra, ab
 
 def test_total_is_the_weighted_reconstruction_when_everything_else_is_off(critic_export) -> None:
     """Stage 3 with GAN and L_con off and no perceptual net:
-    loss = image * L1 + mouth * L1(mouth region) + decor * L_decor."""
-    cfg = _config("3", ["con=0", "image=2.5", "decor=0.5", "mouth=3"])
+    loss = image * L1 + mouth * L1(mouth region) + face * L1(face region) + decor * L_decor."""
+    cfg = _config("3", ["con=0", "image=2.5", "decor=0.5", "mouth=3", "face=2"])
     torch.manual_seed(0)
     task = build_task("3", cfg, CPU, _identity, init_from=None, critic_from=critic_export)
     report = task.training_step(make_batch("3", cfg), 0)
-    expected = 2.5 * report["loss_rec"] + 3 * report["loss_mouth"] + 0.5 * report["loss_decor"]
+    expected = (2.5 * report["loss_rec"] + 3 * report["loss_mouth"] + 2 * report["loss_face"]
+                + 0.5 * report["loss_decor"])
     assert report["loss"] == pytest.approx(expected, rel=1e-5)
