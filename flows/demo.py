@@ -7,11 +7,15 @@ Steps:
    local SQLite store (the training flow);
 4. synthesize a talking-head mp4 from one portrait and another speaker's audio with the
    registered model;
-5. write an HTML report and WORKDIR/summary.json, and print a short summary.
+5. measure the mp4 (flows/demo_quality.py: is a face found, is it the portrait's person, does
+   the mouth follow the audio's loudness);
+6. write an HTML report and WORKDIR/summary.json, and print a short summary.
 """
 
 from __future__ import annotations
 
+import html
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.demo_quality import measure_demo_quality
 from flows.preprocess import preprocess
 from flows.report import write_report
 from flows.sample import load_sample_generator
@@ -34,13 +39,40 @@ def make_sample_set(out: Path, speakers: int, clips: int, seconds: float) -> lis
 
 
 @task(cache_policy=NO_CACHE)
-def make_video(model_uri: str, tracking_uri: str, clips: list[Path], out: Path) -> Path:
-    """The first clip's speaker is the portrait; the last clip (another speaker) gives audio,
-    pose, eyes and expression."""
-    portrait = _first_frame_png(clips[0], out.parent / "portrait.png")
-    driver = clips[-1]
+def make_video(model_uri: str, tracking_uri: str, portrait: Path, driver: Path, out: Path) -> Path:
+    """``driver`` gives audio, pose, eyes and expression to the face of ``portrait``."""
     inputs = SynthesisInputs(portrait=portrait, audio=driver, pose=driver, eyes=driver, expression=driver)
     return synthesize(model_uri, inputs, out, tracking_uri=tracking_uri)
+
+
+@task(cache_policy=NO_CACHE)
+def measure_video(video: Path, portrait: Path, driver: Path) -> dict[str, Any]:
+    return measure_demo_quality(video, portrait, driver)
+
+
+QUALITY_ROWS = (
+    ("face_found_ratio", "share of frames with a face (dlib HOG, frames upscaled)", ">= 0.9"),
+    ("face_distance", "dlib face-recognition distance to the portrait (mean over frames)", "< 0.6"),
+    ("mouth_loudness_corr", "Pearson of mouth opening and audio RMS per frame (best offset)", ">= 0.5"),
+    ("mouth_loudness_offset", "that offset in frames (+ = mouth after audio)", ""),
+)
+
+
+def quality_html(quality: dict[str, Any]) -> str:
+    """The demo's acceptance numbers as an HTML table for the report."""
+    rows = "".join(
+        f"<tr><td>{name}</td><td>{html.escape(what)}</td><td>{_cell(quality.get(name))}</td><td>{html.escape(goal)}</td></tr>"
+        for name, what, goal in QUALITY_ROWS
+    )
+    skipped = "".join(f"<li>{html.escape(item['metric'])}: {html.escape(item['reason'])}</li>" for item in quality["skipped"])
+    return (f"<table><tr><th>metric</th><th>what</th><th>value</th><th>goal</th></tr>{rows}</table>"
+            + (f"<p>not computed:</p><ul>{skipped}</ul>" if skipped else ""))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "absent"
+    return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
 
 
 def _first_frame_png(video: Path, out: Path) -> Path:
@@ -57,17 +89,39 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print("\npdfgc demo finished")
     for key in ("shards", "manifest", "tracking_uri", "registered_model", "video", "report", "flow_run_id"):
         print(f"  {key:17s} {summary.get(key)}")
+    quality = summary["demo_quality"]
+    for name, _, goal in QUALITY_ROWS:
+        print(f"  {name:17s} {_cell(quality.get(name))} {goal}")
+    print(f"  {'seconds':17s} {summary['seconds']}")
 
 
 @flow(name="demo", log_prints=True)
 def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2, seconds: float = 6.0) -> dict[str, Any]:
+    """The first clip's speaker gives the portrait; the last clip (another speaker) drives it."""
     workdir = workdir.resolve()
+    seconds_taken: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds_taken[name] = round(now - clock, 1)
+        clock = now
+
     clip_paths = make_sample_set(workdir / "sample", speakers, clips, seconds)
+    lap("sample")
     shards = workdir / "shards"
     prep = preprocess(str(workdir / "sample"), str(shards), cfg)
+    lap("preprocess")
     trained = train(str(shards), workdir / "runs", cfg, stage="all")
-    video = make_video(trained["registered_model_uri"], trained["tracking_uri"], clip_paths, workdir / "demo.mp4")
-    report = write_report(shards, workdir / "report.html", trained)
+    lap("train")
+    portrait, driver = _first_frame_png(clip_paths[0], workdir / "portrait.png"), clip_paths[-1]
+    video = make_video(trained["registered_model_uri"], trained["tracking_uri"], portrait, driver, workdir / "demo.mp4")
+    lap("synthesize")
+    quality = measure_video(video, portrait, driver)
+    lap("measure")
+    report = write_report(shards, workdir / "report.html", trained, {"Demo video quality": quality_html(quality)})
+    lap("report")
     summary = {
         "workdir": str(workdir),
         "sample": str(workdir / "sample"),
@@ -80,8 +134,12 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2
         "stage_run_ids": trained["stage_run_ids"],
         "registered_model": trained["registered_model_uri"],
         "video": str(video),
+        "portrait": str(portrait),
+        "driver": str(driver),
+        "demo_quality": quality,
         "report": str(report),
         "flow_run_id": str(flow_run.get_id()),
+        "seconds": seconds_taken,
     }
     atomic_write_json(workdir / "summary.json", summary)
     _print_summary(summary)

@@ -36,10 +36,12 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 @task(cache_policy=NO_CACHE)
-def write_report(shards: Path, out: Path, trained: dict[str, Any] | None = None) -> Path:
+def write_report(shards: Path, out: Path, trained: dict[str, Any] | None = None,
+                 extra: dict[str, str] | None = None) -> Path:
+    """``extra``: ``{title: already-escaped HTML}`` sections appended at the end."""
     labels, thumbs = shard_labels_and_thumbnails(shards)
     curves = loss_curves(trained["tracking_uri"], trained["stage_run_ids"]) if trained else None
     return build_report(
         out, _read_table(shards / "manifest.parquet"), _read_table(shards / "quarantine.parquet"),
-        labels, thumbs, curves,
+        labels, thumbs, curves, extra,
     )

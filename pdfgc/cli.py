@@ -44,8 +44,8 @@ def _add_demo(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) 
     p.add_argument("--speakers", type=int, default=3, help="speakers in the generated sample set")
     p.add_argument("--clips", type=int, default=2, help="clips per speaker")
     p.add_argument("--seconds", type=float, default=6.0, help="seconds per clip")
-    p.add_argument("--steps", type=int, default=50, help="training steps per stage (default: 50)")
-    p.set_defaults(func=_run_demo, default_config="tiny")
+    p.add_argument("--steps", type=int, default=None, help="training steps of every stage (default: the preset's)")
+    p.set_defaults(func=_run_demo, default_config="demo")
 
 
 def _add_preprocess(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from pdfgc.config.tree import PdfgcConfig
 from pdfgc.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-PRESETS = ("tiny", "paper")
+PRESETS = ("tiny", "paper", "demo")
 RENAMED_KEYS = {"data.crop_size": "data.shard_crop_size", "model.image_size": "model.net_image_size"}
 """Keys of earlier versions -> their names now; a config that still uses one is refused."""
 
@@ -94,11 +94,18 @@ def load_config(source: str | Path = "paper", overrides: list[str] | None = None
     3
     """
     path = _resolve_source(source)
+    return config_from_tree(_read_with_bases(path), overrides, origin=str(path))
+
+
+def _read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML tree of ``path`` merged over its ``base`` chain (``demo`` -> ``tiny`` -> ``paper``)."""
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' chain loops ({' -> '.join(str(p) for p in (*seen, path))})")
     tree = _read_yaml(path)
     base = tree.pop("base", None)
-    if base is not None:
-        tree = _deep_merge(_read_yaml(_resolve_source(base)), tree)
-    return config_from_tree(tree, overrides, origin=str(path))
+    if base is None:
+        return tree
+    return _deep_merge(_read_with_bases(_resolve_source(base), (*seen, path)), tree)
 
 
 def config_from_tree(tree: dict[str, Any], overrides: list[str] | None = None, origin: str = "config") -> PdfgcConfig:

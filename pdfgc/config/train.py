@@ -32,6 +32,14 @@ class LossWeights(Section):
     """L_decor (stage 3): expression features decorrelated from audio features."""
     con: float = 1.0
     """L_con (stage 3): lip, gaze and motion consistency of the drawn frame."""
+    mouth: float = Field(0.0, ge=0.0)
+    """Stages 1 and 3: weight of an extra L1 term on the mouth and jaw region of the aligned crop
+    (``pdfgc.losses.reconstruction.mouth_l1``; assumes ``data.alignment: pdfgc``). The mouth is a
+    few pixels of a small frame, so plain L1 learns it last; 0 = off (the paper has no such term)."""
+    face: float = Field(0.0, ge=0.0)
+    """Stages 1 and 3: weight of an extra L1 term on the face region (brows to chin) of the aligned
+    crop (``pdfgc.losses.reconstruction.face_box``), so the eyes are not outweighed by hair,
+    clothes and background; 0 = off."""
 
 
 class StageConfig(Section):

@@ -24,6 +24,8 @@ RELEASE_CROP = (16.0, 0.0, 192.0)
 LEFT_EYE = slice(36, 42)
 RIGHT_EYE = slice(42, 48)
 INNER_MOUTH = slice(60, 68)
+INNER_MOUTH_TEMPLATE_INDEX = 2
+"""Row of the inner-mouth centre in ``TEMPLATE_POINTS``."""
 
 
 def anchor_points(landmarks: np.ndarray) -> np.ndarray:

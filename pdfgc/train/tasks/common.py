@@ -23,6 +23,7 @@ from pdfgc.losses.adversarial import (
     generator_hinge_loss,
 )
 from pdfgc.losses.perceptual import build_perceptual
+from pdfgc.losses.reconstruction import face_box, mouth_l1, region_l1
 from pdfgc.models import build_model
 from pdfgc.models.critics import (
     Critics,
@@ -130,8 +131,9 @@ def step_lr(optimizer: torch.optim.Optimizer, stage_cfg: StageConfig) -> torch.o
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=stage_cfg.lr_step_every, gamma=stage_cfg.lr_gamma)
 
 
-def scalars(losses: dict[str, torch.Tensor]) -> dict[str, float]:
-    return {name: float(value.detach()) for name, value in losses.items()}
+def scalars(losses: dict[str, torch.Tensor | None]) -> dict[str, float]:
+    """Loss values as floats; terms that were not computed (None) are left out."""
+    return {name: float(value.detach()) for name, value in losses.items() if value is not None}
 
 
 def world() -> tuple[int, int]:
@@ -191,22 +193,35 @@ class Adversarial:
         real_out = [[feature[batch:] for feature in scale] for scale in outputs]
         return fake_out, real_out
 
-    def generator_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """loss_rec (L1), loss_vgg, loss_adv, loss_fm, and their weighted sum ``loss_image``."""
+    @property
+    def enabled(self) -> bool:
+        """False when the adversarial and feature-matching weights are both 0: then the
+        discriminator is neither run nor trained (reconstruction-only training, the demo preset)."""
+        return self.weights.adversarial > 0 or self.weights.feature_matching > 0
 
-        fake_out, real_out = self._split(fake, real)
-        real_feats = [[feature.detach() for feature in scale] for scale in real_out]
+    def generator_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """loss_rec (L1), loss_vgg, loss_adv, loss_fm (the last two only when ``enabled``), and
+        their weighted sum ``loss_image``."""
+
         losses = {
             "loss_rec": F.l1_loss(fake, real),
             "loss_vgg": self.perceptual(fake, real) if self.perceptual is not None else fake.new_zeros(()),
-            "loss_adv": generator_hinge_loss(fake_out),
-            "loss_fm": feature_matching_loss(real_feats, fake_out),
         }
         w = self.weights
-        losses["loss_image"] = (
-            w.image * losses["loss_rec"] + w.vgg * losses["loss_vgg"]
-            + w.adversarial * losses["loss_adv"] + w.feature_matching * losses["loss_fm"]
-        )
+        losses["loss_image"] = w.image * losses["loss_rec"] + w.vgg * losses["loss_vgg"]
+        if w.mouth > 0:
+            losses["loss_mouth"] = mouth_l1(fake, real)
+            losses["loss_image"] = losses["loss_image"] + w.mouth * losses["loss_mouth"]
+        if w.face > 0:
+            losses["loss_face"] = region_l1(fake, real, face_box(fake.shape[-1]))
+            losses["loss_image"] = losses["loss_image"] + w.face * losses["loss_face"]
+        if self.enabled:
+            fake_out, real_out = self._split(fake, real)
+            real_feats = [[feature.detach() for feature in scale] for scale in real_out]
+            losses["loss_adv"] = generator_hinge_loss(fake_out)
+            losses["loss_fm"] = feature_matching_loss(real_feats, fake_out)
+            losses["loss_image"] = (losses["loss_image"] + w.adversarial * losses["loss_adv"]
+                                    + w.feature_matching * losses["loss_fm"])
         return losses
 
     def discriminator_step(self, optimizer: torch.optim.Optimizer, fake: torch.Tensor,
@@ -268,8 +283,12 @@ class TaskBase:
         accumulate_and_step(self._optimizers[name], loss, step, self.accum)
 
     def _generator_and_discriminator_step(self, total: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
-                                          step: int) -> torch.Tensor:
-        """Generator update (the discriminator's own accumulated gradients untouched), then D's."""
+                                          step: int) -> torch.Tensor | None:
+        """Generator update (the discriminator's own accumulated gradients untouched), then D's;
+        None when the GAN losses are off."""
+        if not self.gan.enabled:
+            self._step("generator", total, step)
+            return None
         with gradients_kept(self.trained["discriminator"]):
             self._step("generator", total, step)
         return self.gan.discriminator_step(self._optimizers["discriminator"], fake, real, step, self.accum)

@@ -59,8 +59,10 @@ class Stage1Task(TaskBase):
         driver = batch["driver"]
         fake = self._reconstruct(batch["app_frames"], driver, augment=True)
         losses = self.gan.generator_losses(fake, driver)
-        losses["loss_mot"] = motion_reconstruction_loss(self.critics.phi, self.critics.psi, fake, driver)
-        total = losses.pop("loss_image") + self.stage_cfg.weights.mot * losses["loss_mot"]
+        total = losses.pop("loss_image")
+        if self.stage_cfg.weights.mot > 0:  # L_mot runs two critics on I_0: skipped when off
+            losses["loss_mot"] = motion_reconstruction_loss(self.critics.phi, self.critics.psi, fake, driver)
+            total = total + self.stage_cfg.weights.mot * losses["loss_mot"]
         losses["loss_d"] = self._generator_and_discriminator_step(total, fake, driver, step)
         return {"loss": float(total.detach()), **scalars(losses)}
 

@@ -114,9 +114,11 @@ class Stage3Task(TaskBase):
         fake = self.wrapped["generator"](app, factors["lip"], factors["pose"], factors["eye"], exp_feat)
         losses = self.gan.generator_losses(fake, driver)
         losses["loss_decor"] = self._decorrelation(exp_feat, factors["audio_window"])
-        losses.update(self._consistency(fake, driver, factors["lip"]))
         w = self.stage_cfg.weights
-        total = losses.pop("loss_image") + w.decor * losses["loss_decor"] + w.con * losses["loss_con"]
+        total = losses.pop("loss_image") + w.decor * losses["loss_decor"]
+        if w.con > 0:  # L_con runs E_mot, the lip head and three critics on I_f: skipped when off
+            losses.update(self._consistency(fake, driver, factors["lip"]))
+            total = total + w.con * losses["loss_con"]
         losses["loss_d"] = self._generator_and_discriminator_step(total, fake, driver, step)
         return {"loss": float(total.detach()), **scalars(losses)}
 

@@ -71,3 +71,19 @@ def test_overrides_apply_to_a_stored_tree_without_changing_it():
     assert cfg.data.alignment == "box" and stored["data"]["alignment"] == "pdfgc"
     with pytest.raises(ConfigError, match="export.pt: unknown config key 'data.bogus'"):
         config_from_tree(stored, ["data.bogus=1"], origin="export.pt")
+
+
+def test_demo_preset_chains_demo_tiny_paper_and_only_changes_training(tmp_path: Path) -> None:
+    demo, tiny = load_config("demo"), load_config("tiny")
+    assert demo.model == tiny.model and demo.data == tiny.data  # the tiny networks and data
+    assert demo.train.stage3.steps > tiny.train.stage3.steps
+    assert demo.train.stage3.weights.adversarial == 0 and demo.train.stage3.weights.mouth > 0
+    assert demo.audio == load_config("paper").audio  # paper's values reach demo through tiny
+
+
+def test_a_base_chain_that_loops_is_a_one_line_error(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(f"base: {second}\n")
+    second.write_text(f"base: {first}\n")
+    with pytest.raises(ConfigError, match="'base' chain loops"):
+        load_config(first)
