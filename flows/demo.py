@@ -21,6 +21,7 @@ from prefect.runtime import flow_run
 
 from flows.preprocess import preprocess
 from flows.report import write_report
+from flows.runners import share_ephemeral_api
 from flows.sample import load_sample_generator
 from flows.train import train
 from pdfgc.config import PdfgcConfig
@@ -97,5 +98,6 @@ def demo(
             stage.steps = steps
     if cfg.tracking.uri is None:
         cfg.tracking.uri = f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db')}"
+    share_ephemeral_api()
     return demo_flow(Path(workdir), cfg, speakers, clips, seconds)
 

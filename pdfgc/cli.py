@@ -143,11 +143,18 @@ def _run_label(args: argparse.Namespace) -> int:
 def _run_preprocess(args: argparse.Namespace) -> int:
     if "://" not in args.input:
         _require_path(Path(args.input))
-    from flows.preprocess import preprocess
+    from pdfgc.preprocess.plan import format_summary, no_op_summary, plan_run
 
     cfg = _load(args)
     if args.dask_address:
         cfg.compute.dask_address = args.dask_address
+    plan = plan_run(args.input, args.out, cfg)
+    if plan is not None and plan.nothing_to_do:
+        print(f"nothing to do: all {plan.n_total} videos of {args.input} are already in {args.out}")
+        print("preprocess summary\n" + format_summary(no_op_summary(plan, args.out)))
+        return 0
+    from flows.preprocess import preprocess
+
     summary = preprocess(args.input, args.out, cfg)
     all_new_failed = summary["videos_new"] > 0 and summary["videos_ok"] == 0
     return 1 if all_new_failed else 0

@@ -48,10 +48,19 @@ class AudioConfig(Section):
     """Video frames in the audio window given to the audio encoder (centred; 5 -> 20 mel frames)."""
 
 
+SAFE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+MAX_BATCH_SIZE = 65536
+MAX_PROCESSES = 1024
+DASK_CLUSTER_MODULES = ("dask.", "distributed.", "dask_jobqueue.", "dask_kubernetes.", "dask_cloudprovider.",
+                        "dask_gateway.", "dask_yarn.", "dask_mpi.", "coiled.")
+"""Module prefixes ``compute.cluster_class`` may name; flows/runners.py also checks that the
+imported object is a subclass of Dask's ``Cluster``, so config can never name any other callable."""
+
+
 class DataConfig(Section):
     """Decoding, face cropping and shard writing."""
 
-    fps: int = 25
+    fps: int = Field(25, ge=1, le=240)
     crop_size: int = 224
     """Side of the aligned face crop in pixels."""
     alignment: Literal["pdfgc", "box"] = "pdfgc"
@@ -71,7 +80,9 @@ class DataConfig(Section):
     max_faces: int = 1
     """Policy for several faces: a frame with more than this many faces ends the track."""
     shard_target_mb: float = 256.0
-    shard_prefix: str = "pdfgc"
+    shard_prefix: str = Field("pdfgc", pattern=SAFE_NAME_PATTERN, max_length=100)
+    """File-name prefix of the shards: a plain name (letters, digits, ``_.-``), never a path, so
+    shards stay inside the output folder."""
     min_audio_rms: float = 1e-4
     """A clip whose audio RMS is below this is quarantined as silent."""
 
@@ -136,7 +147,7 @@ class StageConfig(Section):
     """Hyper-parameters of one progressive stage (defaults from the release's config)."""
 
     steps: int = 500_000
-    batch_size: int = 32
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH_SIZE)
     """Per process (per GPU)."""
     lr: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.99)
@@ -168,8 +179,8 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """'auto': bf16 autocast on CUDA, fp32 on CPU."""
     backend: Literal["auto", "gloo", "nccl"] = "auto"
-    nproc_per_node: int = 1
-    nnodes: int = 1
+    nproc_per_node: int = Field(1, ge=1, le=MAX_PROCESSES)
+    nnodes: int = Field(1, ge=1, le=MAX_PROCESSES)
     rdzv_endpoint: str = "127.0.0.1:29500"
     max_restarts: int = 0
     num_workers: int = 2
@@ -203,9 +214,11 @@ class ComputeConfig(Section):
     processes: bool = True
     """LocalCluster workers as processes (default: dlib's face detector does not run in
     parallel across threads) or threads (lighter to start, for tiny inputs)."""
-    cluster_class: str | None = None
+    cluster_class: str | None = Field(None, pattern=r"^(" + "|".join(m.replace(".", r"\.") for m in DASK_CLUSTER_MODULES)
+                                      + r")[A-Za-z0-9_.]*[A-Za-z0-9_]$")
     """Dotted path of a Dask cluster class (e.g. ``dask_jobqueue.SLURMCluster``,
-    ``dask_kubernetes.operator.KubeCluster``); used when ``dask_address`` is None."""
+    ``dask_kubernetes.operator.KubeCluster``); used when ``dask_address`` is None. Only classes in
+    ``DASK_CLUSTER_MODULES`` that subclass Dask's ``Cluster`` are accepted."""
     cluster_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Keyword arguments for ``cluster_class`` (queue, cores, memory, image, ...)."""
     adapt_max: int | None = None
@@ -218,6 +231,15 @@ class ComputeConfig(Section):
     (docs/OPERATIONS.md)."""
 
 
+class LimitsConfig(Section):
+    """Caps on untrusted content (shards, images), checked before anything is allocated."""
+
+    max_member_mb: float = Field(512.0, gt=0, le=1 << 20)
+    """Largest tar member a shard may hold (a 100-frame 224 px sample is about 2 MB)."""
+    max_image_pixels: int = Field(4096 * 4096, ge=1, le=1 << 31)
+    """Largest width x height an image header may claim (shard frames, portraits, label inputs)."""
+
+
 class PdfgcConfig(Section):
     """The whole configuration tree."""
 
@@ -228,6 +250,7 @@ class PdfgcConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     def to_flat_dict(self) -> dict[str, Any]:
         """``{"data.fps": 25, ...}``: the shape MLflow params want."""
@@ -286,7 +309,11 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override {item!r} must look like key.path=value")
     key, raw = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        reason = str(getattr(exc, "problem", None) or type(exc).__name__)
+        raise ConfigError(f"override {item!r}: value is not valid YAML ({reason})") from None
 
 
 def _apply_override(tree: dict[str, Any], path: list[str], value: Any) -> None:
@@ -329,11 +356,25 @@ def load_config(source: str | Path = "paper", overrides: list[str] | None = None
     3
     """
     path = _resolve_source(source)
+    return config_from_tree(_read_with_bases(path, []), overrides, origin=str(path))
+
+
+def _read_with_bases(path: Path, chain: list[Path]) -> dict[str, Any]:
+    """A YAML file merged over its ``base`` (a preset name or a path, relative to the working
+    folder or else to the file),
+    recursively; a cycle is an error."""
+    if path.resolve() in chain:
+        raise ConfigError(f"{path}: 'base' chain loops ({' -> '.join(map(str, [*chain, path.resolve()]))})")
     tree = _read_yaml(path)
     base = tree.pop("base", None)
-    if base is not None:
-        tree = _deep_merge(_read_yaml(_resolve_source(base)), tree)
-    return config_from_tree(tree, overrides, origin=str(path))
+    if base is None:
+        return tree
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'base' must be a preset name or a file path")
+    base_path = _resolve_source(base)
+    if base not in PRESETS and not base_path.is_absolute() and not base_path.is_file():
+        base_path = path.parent / base_path
+    return _deep_merge(_read_with_bases(base_path, [*chain, path.resolve()]), tree)
 
 
 def config_from_tree(tree: dict[str, Any], overrides: list[str] | None = None, origin: str = "config") -> PdfgcConfig:

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-import cv2
 import numpy as np
 
 from pdfgc.config import LabelsConfig
@@ -28,6 +27,7 @@ from pdfgc.errors import ConfigError, InputError
 from pdfgc.io import atomic_path
 from pdfgc.labels.base import FaceLandmarker, Labeler
 from pdfgc.labels.registry import build_labelers, build_landmarker
+from pdfgc.media.image_header import read_image_file
 
 _logger = logging.getLogger(__name__)
 
@@ -76,11 +76,9 @@ def frame_record(
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3); InputError when it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """An image file as RGB uint8 (H, W, 3); InputError when it cannot be read or its header
+    claims more than the default pixel limit."""
+    return read_image_file(path)
 
 
 def _video_size(path: Path) -> tuple[int, int]:

@@ -17,7 +17,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,6 +25,7 @@ from pdfgc.config import PdfgcConfig, config_from_tree, load_config
 from pdfgc.media.align import chunk_transform, warp_crop
 from pdfgc.media.audio import log_mel
 from pdfgc.media.decode import decode_audio, iter_frames
+from pdfgc.media.image_header import DEFAULT_MAX_PIXELS, read_image_file
 from pdfgc.media.probe import probe_video
 from pdfgc.media.track import FaceTracker
 from pdfgc.errors import InputError, PdfgcError
@@ -90,11 +90,8 @@ def build_trained_model(export: dict, cfg: PdfgcConfig) -> PDFGC:
     return model.eval()
 
 
-def read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    return read_image_file(path, max_pixels)
 
 
 def aligned_crops(frames: list[np.ndarray], landmarker: FaceLandmarker, cfg: PdfgcConfig, source: Path) -> np.ndarray:
@@ -221,7 +218,7 @@ def synthesize(
     net = build_trained_model(export, cfg)
     landmarker = build_landmarker(cfg.labels)
     size = cfg.model.image_size
-    portrait_crop = aligned_crops([read_image(inputs.portrait)], landmarker, cfg, inputs.portrait)
+    portrait_crop = aligned_crops([read_image(inputs.portrait, cfg.limits.max_image_pixels)], landmarker, cfg, inputs.portrait)
     portrait = to_tensor(portrait_crop, size)[0]
     wave = decode_audio(str(inputs.audio), cfg.audio.sample_rate)
     n_frames = max(1, math.ceil(len(wave) / cfg.audio.sample_rate * cfg.data.fps))

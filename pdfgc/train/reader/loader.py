@@ -55,7 +55,8 @@ import torch.nn.functional as F
 import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
-from pdfgc.config import PdfgcConfig, StageConfig
+from pdfgc.config import LimitsConfig, PdfgcConfig, StageConfig
+from pdfgc.media.image_header import check_pixels
 from pdfgc.train.reader.tarstream import iter_regular_members
 from pdfgc.preprocess.writer import check_member_name
 from pdfgc.errors import InputError, UnsafeShardError
@@ -381,10 +382,11 @@ class BatchDecoder:
         self.stage = stage
         self.size = cfg.model.image_size
         self.window_frames = cfg.audio.window_frames
+        self.max_pixels = cfg.limits.max_image_pixels
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         plans: list[FramePlan] = [s["__plan__"] for s in samples]
-        readers = [_FrameReader(s, _load_npy(s, "frame_offsets"), self.size) for s in samples]
+        readers = [_FrameReader(s, _load_npy(s, "frame_offsets"), self.size, self.max_pixels) for s in samples]
         batch: dict[str, Any] = {"key": [s["__key__"] for s in samples]}
         for name, source in STAGE_IMAGES[self.stage].items():
             batch[name] = self._images([source(plan) for plan in plans], readers)
@@ -443,8 +445,8 @@ def audio_window(mel: np.ndarray, t: int, window_frames: int) -> np.ndarray:
 class _FrameReader:
     """Decodes single JPEG/WebP frames out of ``frames.mjpeg`` on demand, each once per sample."""
 
-    def __init__(self, sample: dict[str, Any], offsets: np.ndarray, size: int) -> None:
-        self.blob, self.offsets, self.size = sample["frames.mjpeg"], offsets, size
+    def __init__(self, sample: dict[str, Any], offsets: np.ndarray, size: int, max_pixels: int) -> None:
+        self.blob, self.offsets, self.size, self.max_pixels = sample["frames.mjpeg"], offsets, size, max_pixels
         self.where = f"{sample.get('__url__')}: {sample.get('__key__')}.frames.mjpeg"
         self.cache: dict[int, np.ndarray] = {}
         self.width = 0
@@ -464,7 +466,9 @@ class _FrameReader:
     def _decode(self, t: int) -> np.ndarray:
         """Frame ``t``, JPEG scaled down in the DCT domain where that still leaves at least the
         model size."""
-        encoded = np.frombuffer(self.blob[self.offsets[t] : self.offsets[t + 1]], dtype=np.uint8)
+        frame = self.blob[self.offsets[t] : self.offsets[t + 1]]
+        check_pixels(frame, self.max_pixels, f"{self.where}: frame {t}", UnsafeShardError)
+        encoded = np.frombuffer(frame, dtype=np.uint8)
         side = jpeg_width(encoded)
         factor = reduction_factor(side, self.size) if side is not None else 1
         bgr = cv2.imdecode(encoded, REDUCED_DECODE_FLAGS[factor])
@@ -560,7 +564,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
         mine = _batches_for_worker(self.start_step + self.num_batches, worker, workers) - skip_batches
         return wds.DataPipeline(
             source,
-            lambda src: _read_tars(src, handler),
+            lambda src: _read_tars(src, handler, self.cfg.limits),
             lambda s: _keep_slot_samples(s, slot, source.split_samples),
             _refuse_unsafe,
             lambda s: _select_split(s, self.split),
@@ -573,15 +577,17 @@ class StageBatchStream(torch.utils.data.IterableDataset):
         ).with_epoch(mine)
 
 
-def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
+def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception], bool],
+                          limits: LimitsConfig) -> Iterator[dict[str, Any]]:
     """Members of a seekable tar as webdataset's ``{"fname", "data", "__url__"}`` items.
 
     ``pdfgc.train.reader.tarstream`` parses ustar/PAX headers directly (several times faster than the
     stream mode "r|*" of webdataset's own iterator); non-seekable streams still go through
     webdataset's ``tar_file_expander``."""
     try:
-        for name, data in iter_regular_members(opened["stream"]):
+        for name, data in iter_regular_members(opened["stream"], int(limits.max_member_mb * (1 << 20)), opened["url"]):
             if not WDS_META_MEMBER.match(name):
+                _check_tar_member_name(name, opened["url"])
                 yield {"fname": name, "data": data, "__url__": opened["url"]}
     except (tarfile.TarError, OSError, ValueError) as exn:
         exn.args = (*exn.args, opened["url"])
@@ -590,7 +596,17 @@ def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception],
     yield {}  # end-of-shard marker, as webdataset's expander emits, so shards never mix in a group
 
 
-def _read_tars(source: Iterable[dict[str, Any]], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
+def _check_tar_member_name(name: str, url: str) -> None:
+    """Every member, with or without an extension (webdataset would skip an extensionless one
+    silently), must pass the writer's name rule."""
+    try:
+        check_member_name(name)
+    except UnsafeShardError as exc:
+        raise UnsafeShardError(f"{url}: {exc}; refusing the shard") from None
+
+
+def _read_tars(source: Iterable[dict[str, Any]], handler: Callable[[Exception], bool],
+               limits: LimitsConfig) -> Iterator[dict[str, Any]]:
     """Tar expansion and webdataset's ``group_by_keys`` over fsspec-opened streams, with epoch markers."""
     epoch = 0
     for opened in _open_urls(source, handler):
@@ -598,7 +614,7 @@ def _read_tars(source: Iterable[dict[str, Any]], handler: Callable[[Exception], 
             yield {EPOCH_END: epoch}
             epoch = opened["epoch"]
         seekable = getattr(opened["stream"], "seekable", lambda: False)()
-        members = _seekable_tar_members(opened, handler) if seekable else tar_file_expander([opened], handler=handler)
+        members = _seekable_tar_members(opened, handler, limits) if seekable else tar_file_expander([opened], handler=handler)
         yield from group_by_keys(members, handler=handler)
 
 
