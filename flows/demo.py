@@ -12,6 +12,7 @@ Steps:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from flows.train import train
 from pdfgc.config import PdfgcConfig
 from pdfgc.io import atomic_write_json
 from pdfgc.synth.synthesize import SynthesisInputs, synthesize
+
+_logger = logging.getLogger(__name__)
 
 @task(cache_policy=NO_CACHE)
 def make_sample_set(out: Path, speakers: int, clips: int, seconds: float) -> list[Path]:
@@ -54,7 +57,7 @@ def _first_frame_png(video: Path, out: Path) -> Path:
     return out
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any]) -> None:
     print("\npdfgc demo finished")
     for key in ("shards", "manifest", "tracking_uri", "registered_model", "video", "report", "flow_run_id"):
         print(f"  {key:17s} {summary.get(key)}")
@@ -85,7 +88,7 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2
         "flow_run_id": str(flow_run.get_id()),
     }
     atomic_write_json(workdir / "summary.json", summary)
-    _print_summary(summary)
+    _logger.info("demo summary: %s", summary)
     return summary
 
 

@@ -13,6 +13,7 @@ All work is done by ``pdfgc.preprocess``; the tasks only call it.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -27,6 +28,8 @@ from pdfgc.preprocess.discover import VideoSpec, discover_videos
 from pdfgc.preprocess.pack import PackResult, pack_shards, pending_videos, summarize
 from pdfgc.preprocess.plan import format_summary, stop_if_disk_full
 from pdfgc.preprocess.shard_worker import VideoResult, process_video
+
+_logger = logging.getLogger(__name__)
 
 
 @task(cache_policy=NO_CACHE)
@@ -77,7 +80,7 @@ def preprocess_flow(source: str, out: str, cfg: PdfgcConfig) -> dict[str, Any]:
         "quarantine": packed.quarantine,
         "frames_per_s": new_frames / max(time.perf_counter() - started, 1e-9),
     }
-    print("preprocess summary\n" + format_summary(summary))
+    _logger.info("preprocess summary\n%s", format_summary(summary))
     return summary
 
 

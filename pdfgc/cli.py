@@ -13,11 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pdfgc.config import PRESETS, PdfgcConfig, load_config
+from pdfgc.console import configure as configure_console
+from pdfgc.console import log_file_for, quiet_engines
 from pdfgc.errors import InputError, PdfgcError
 
 _logger = logging.getLogger("pdfgc")
 STAGE_CHOICES = ("critic", "1", "2", "3", "all")
-NOISY_LOGGERS = ("httpx", "httpcore", "distributed", "asyncio", "urllib3", "alembic")
 
 
 def _config_parent() -> argparse.ArgumentParser:
@@ -30,7 +31,8 @@ def _config_parent() -> argparse.ArgumentParser:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one config key, e.g. --set data.fps=25 (repeatable)",
     )
-    parent.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parent.add_argument("-v", "--verbose", action="store_true",
+                        help="show every log line (Prefect, Dask, ranks) on the terminal, at debug level")
     return parent
 
 
@@ -155,7 +157,9 @@ def _run_preprocess(args: argparse.Namespace) -> int:
         return 0
     from flows.preprocess import preprocess
 
+    quiet_engines(args.verbose)
     summary = preprocess(args.input, args.out, cfg)
+    print("preprocess summary\n" + format_summary(summary))
     all_new_failed = summary["videos_new"] > 0 and summary["videos_ok"] == 0
     return 1 if all_new_failed else 0
 
@@ -165,6 +169,7 @@ def _run_train(args: argparse.Namespace) -> int:
         _require_path(Path(args.shards))
     from flows.train import train
 
+    quiet_engines(args.verbose)
     cfg = _load(args)
     if args.nproc:
         cfg.train.nproc_per_node = args.nproc
@@ -188,9 +193,12 @@ def _run_synthesize(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from flows.demo import demo
+    from flows.demo import demo, print_summary
 
-    demo(args.workdir, _load(args), speakers=args.speakers, clips=args.clips, seconds=args.seconds, steps=args.steps)
+    quiet_engines(args.verbose)
+    summary = demo(args.workdir, _load(args), speakers=args.speakers, clips=args.clips, seconds=args.seconds,
+                   steps=args.steps)
+    print_summary(summary)
     return 0
 
 
@@ -199,20 +207,16 @@ def _require_path(path: Path) -> None:
         raise InputError(f"{path}: no such file or folder")
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _log_file(args: argparse.Namespace) -> Path | None:
+    """The log file of the long commands (preprocess, train, demo), in their output folder."""
+    folder = {"preprocess": "out", "train": "out", "demo": "workdir"}.get(args.command)
+    return log_file_for(getattr(args, folder), args.command) if folder else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(getattr(args, "verbose", False))
+    configure_console(getattr(args, "verbose", False), _log_file(args))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
