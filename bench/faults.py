@@ -386,10 +386,50 @@ def hostile_shards(work: Path) -> list[Row]:
         if data is not None:
             path.write_bytes(data)
         rows.append(_refused(name, path, lambda p=path: list(build_loader(str(p), "critic", cfg, 0, 1, 0, num_batches=1)), PdfgcError))
+    rows.append(_unsafe_name_case(work, key, members, cfg))
+    rows.append(_truncated_case(work, key, members))
     png = work / "huge.png"
     png.write_bytes(png_header(10000, 10000))
     rows.append(_refused("PNG portrait of 10000 x 10000", png, lambda: read_image_file(png, cfg.limits.max_image_pixels), PdfgcError))
     return rows
+
+
+def _unsafe_name_case(work: Path, key: str, members: dict, cfg) -> Row:
+    import tarfile
+
+    from pdfgc.errors import UnsafeShardError
+    from pdfgc.train.reader.loader import build_loader
+    from tests.helpers.shards import write_tar
+
+    shard = write_tar(work / "noext.tar", {key: members})
+    with tarfile.open(shard, "a") as tar:
+        info = tarfile.TarInfo("../../etc/passwd")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"hi"))
+    return _refused("member `../../etc/passwd` (no extension)", shard,
+                    lambda: list(build_loader(str(shard), "critic", cfg, 0, 1, 0, num_batches=1)), UnsafeShardError)
+
+
+def _truncated_case(work: Path, key: str, members: dict) -> Row:
+    import logging
+
+    from pdfgc.train.reader.tarstream import iter_regular_members
+    from tests.helpers.shards import write_tar
+
+    whole = write_tar(work / "whole.tar", {key: members}).read_bytes()
+    end = len(whole.rstrip(b"\0"))
+    cut = work / "cut.tar"
+    cut.write_bytes(whole[: end + (-end) % 512])
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logging.getLogger("pdfgc.train.reader.tarstream").addHandler(handler)
+    with open(cut, "rb") as stream:
+        names = [name for name, _ in iter_regular_members(stream, 8 << 20, str(cut))]
+    warned = [r for r in records if "end-of-archive" in r]
+    return Row("hostile: shard cut on a block boundary", f"a shard without its end-of-archive blocks ({cut.stat().st_size} B)",
+               "its members read, with a warning naming the shard", f"{len(names)} members, warning: `{warned[0][:120] if warned else 'none'}`",
+               len(names) == len(members) and bool(warned) and str(cut) in warned[0])
 
 
 def _refused(name: str, path: Path, action: Callable[[], object], error: type[Exception]) -> Row:
