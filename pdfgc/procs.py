@@ -1,12 +1,14 @@
-"""Child processes that die with their parent, even when the parent is killed with SIGKILL.
+"""Child processes that die with their parent.
 
-Two tools, for the two ways a child comes to exist:
+A ``kill -9`` of ``pdfgc train`` or ``pdfgc preprocess`` gives the parent no chance to stop its
+children, so each child asks the kernel for SIGTERM when its parent dies (Linux
+``PR_SET_PDEATHSIG``; a no-op elsewhere). The signal follows the thread that started the child,
+so start children from a thread that outlives them (``subprocess.run``/``Popen.wait`` in it).
 
-- ``die_with_parent``: a ``preexec_fn`` for ``subprocess.Popen`` of a child we start ourselves
-  (Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere it does nothing);
-- ``kill_with_parent(pid)``: a small watchdog process for a child someone else started (Prefect's
-  temporary API server): it polls every ``WATCH_INTERVAL_S`` and, once this process is gone,
-  sends SIGTERM and then SIGKILL to ``pid`` and its process group if that group is the child's own.
+A child someone else starts (Prefect's temporary API server) cannot be given a ``preexec_fn``;
+``kill_with_parent(pid)`` starts a small watchdog process for it instead: it polls every
+``WATCH_INTERVAL_S`` and, once this process is gone, sends SIGTERM and then SIGKILL to ``pid``
+(and to its process group when that group is the child's own).
 """
 
 from __future__ import annotations
@@ -60,16 +62,26 @@ while alive(target):
 """
 
 
-def die_with_parent() -> None:
-    """``preexec_fn``: the kernel sends SIGKILL to this child when its parent thread exits."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Run in the child (``Popen(preexec_fn=...)``): SIGTERM when the parent dies. If the parent
+    ``parent_pid`` died before the request took effect, stop at once."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def child_of_this_process() -> dict[str, object]:
+    """``Popen`` keyword arguments that tie the child's life to this process."""
+    parent = os.getpid()
+    return {"preexec_fn": lambda: die_with_parent(parent)}
 
 
 def kill_with_parent(pid: int) -> subprocess.Popen:
-    """Start a watchdog that ends ``pid`` (and its own process group) when this process dies
-    (for any reason, SIGKILL included); the watchdog exits by itself once ``pid`` is gone."""
+    """Start a watchdog that ends ``pid`` when this process dies (for any reason, SIGKILL
+    included); the watchdog exits by itself once ``pid`` is gone."""
     return subprocess.Popen(
         [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(pid), str(WATCH_INTERVAL_S), str(TERM_GRACE_S)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,

@@ -60,3 +60,18 @@ def test_shards_from_two_folders_hash_both_manifests(tmp_path: Path) -> None:
     combined = verified_manifest_hash(first + second)
     assert combined not in (verified_manifest_hash(first), verified_manifest_hash(second))
     assert verified_manifest_hash([str(tmp_path / "nowhere" / "x.tar")]) is None
+
+
+def test_training_checks_the_manifest_before_any_work(tmp_path: Path) -> None:
+    from pdfgc.config import load_config
+    from pdfgc.train.launch import manifest_hash, train_all
+    from pdfgc.train.plan import TrainPlan
+
+    shards(tmp_path / "d", {"pdfgc-000000.tar": 2})
+    (tmp_path / "d" / "manifest.parquet").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="not a readable manifest"):
+        manifest_hash(str(tmp_path / "d"))
+    plan = TrainPlan(["critic"], str(tmp_path / "d"), tmp_path / "run")
+    with pytest.raises(InputError, match="not a readable manifest"):
+        train_all(load_config("tiny"), plan)
+    assert not (tmp_path / "run").exists()
