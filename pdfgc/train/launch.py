@@ -39,6 +39,7 @@ from pdfgc.train.plan import (
 )
 from pdfgc.train.reader.loader import expand_shards
 from pdfgc.train.reader.manifest_check import verified_manifest_hash
+from pdfgc.train.progress import StageProgress
 
 _logger = logging.getLogger(__name__)
 
@@ -86,14 +87,16 @@ def _optional_args(launch: StageLaunch) -> list[str]:
     return args
 
 
-def _stream(process: subprocess.Popen, prefix: str) -> collections.deque[str]:
-    """Echo the child's lines with a prefix; keep the tail for the error message."""
+def _stream(process: subprocess.Popen, prefix: str, progress: StageProgress) -> collections.deque[str]:
+    """Log the child's lines with a prefix (the log file; the terminal with -v) and move the
+    stage's progress bar; keep the tail for the error message."""
     tail: collections.deque[str] = collections.deque(maxlen=200)
     assert process.stdout is not None
     for line in process.stdout:
         line = line.rstrip("\n")
         tail.append(line)
         _logger.info("%s %s", prefix, line)
+        progress.update()
     return tail
 
 
@@ -178,8 +181,10 @@ def launch_stage(launch: StageLaunch) -> StageResult:
     _logger.info("stage %s: %s", request.stage, " ".join(command))
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=stage_environment(launch), **child_of_this_process()) as process:
-        tail = _stream(process, f"[stage {request.stage}]")
+        progress = StageProgress(request.stage, StageLayout(request.out).metrics, target_step(launch.cfg, request))
+        tail = _stream(process, f"[stage {request.stage}]", progress)
         returncode = process.wait()
+        progress.close()
     if returncode != 0:
         raise _failure(request.stage, returncode, tail)
     return _read_result(StageLayout(request.out).result, request.stage)
