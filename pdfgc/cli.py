@@ -169,9 +169,11 @@ def _run_preprocess(args: argparse.Namespace) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     if "://" not in args.shards and "{" not in args.shards:
         _require_path(Path(args.shards))
+    from flows.runners import share_ephemeral_api
     from flows.train import train
 
     quiet_engines(args.verbose)
+    share_ephemeral_api()
     cfg = _load(args)
     if args.nproc:
         cfg.train.nproc_per_node = args.nproc

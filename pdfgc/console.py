@@ -39,6 +39,8 @@ def configure(verbose: bool, log_file: Path | None = None) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbose or log_file is None else logging.WARNING)
     console.setFormatter(formatter)
+    if not verbose and log_file is not None:
+        console.addFilter(_not_an_engine_error)
     root.handlers = [console]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +50,13 @@ def configure(verbose: bool, log_file: Path | None = None) -> None:
         print(f"pdfgc: log file {log_file}" + ("" if verbose else " (-v shows it here)"), file=sys.stderr)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
+
+
+def _not_an_engine_error(record: logging.LogRecord) -> bool:
+    """Console filter: an engine's ERROR record (Prefect's "Finished in state Failed" with its
+    traceback) stays in the log file; the exception itself reaches the CLI, which prints it in
+    one line."""
+    return not (record.levelno >= logging.ERROR and record.name.startswith(ENGINE_PREFIXES))
 
 
 def quiet_engines(verbose: bool) -> None:

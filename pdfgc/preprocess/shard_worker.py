@@ -210,7 +210,7 @@ def _disk_full(result: VideoResult, exc: OSError, timer: _Timer) -> VideoResult:
     result.ok, result.reason, result.stage = False, DISK_FULL_REASON, timer.stage
     result.error = f"{exc.strerror or exc} ({exc.filename or 'staging'})"
     result.n_samples, result.staged, result.timings = 0, None, timer.timings
-    _logger.error("%s: %s while staging; it will be redone", result.spec.source, result.error)
+    _logger.warning("%s: %s while staging; it will be redone", result.spec.source, result.error)
     return result
 
 
