@@ -50,6 +50,7 @@ class VideoSpec:
     """'' for a readable input, else why it cannot be read (a quarantine reason such as
     'dangling_symlink', 'symlink_loop', 'permission_denied', 'unlistable_folder')."""
     problem_detail: str = field(default="", compare=False)
+    """The system's words for the problem (``PermissionError: Permission denied``)."""
 
 
 def discover_videos(input: str) -> list[VideoSpec]:
