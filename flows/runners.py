@@ -30,9 +30,15 @@ def share_ephemeral_api() -> None:
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()
+    start_process = server._run_uvicorn_command
+
+    def start_watched_process():  # the watchdog starts with the server, before its health check
+        process = start_process()
+        kill_with_parent(process.pid)
+        return process
+
+    server._run_uvicorn_command = start_watched_process
     server.start()
-    if server.server_process is not None:
-        kill_with_parent(server.server_process.pid)
     os.environ["PREFECT_API_URL"] = server.api_url
 
 
