@@ -15,6 +15,7 @@ Steps:
 from __future__ import annotations
 
 import html
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,14 @@ from prefect.runtime import flow_run
 from flows.demo_quality import measure_demo_quality
 from flows.preprocess import preprocess
 from flows.report import write_report
+from flows.runners import share_ephemeral_api
 from flows.sample import load_sample_generator
 from flows.train import train
 from pdfgc.config import PdfgcConfig
 from pdfgc.io import atomic_write_json
 from pdfgc.synth.synthesize import SynthesisInputs, synthesize
+
+_logger = logging.getLogger(__name__)
 
 @task(cache_policy=NO_CACHE)
 def make_sample_set(out: Path, speakers: int, clips: int, seconds: float) -> list[Path]:
@@ -85,7 +89,7 @@ def _first_frame_png(video: Path, out: Path) -> Path:
     return out
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any]) -> None:
     print("\npdfgc demo finished")
     for key in ("shards", "manifest", "tracking_uri", "registered_model", "video", "report", "flow_run_id"):
         print(f"  {key:17s} {summary.get(key)}")
@@ -142,7 +146,7 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2
         "seconds": seconds_taken,
     }
     atomic_write_json(workdir / "summary.json", summary)
-    _print_summary(summary)
+    _logger.info("demo summary: %s", summary)
     return summary
 
 
@@ -155,5 +159,6 @@ def demo(
             stage.steps = steps
     if cfg.tracking.uri is None:
         cfg.tracking.uri = f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db')}"
+    share_ephemeral_api()
     return demo_flow(Path(workdir), cfg, speakers, clips, seconds)
 

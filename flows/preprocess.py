@@ -13,6 +13,7 @@ All work is done by ``pdfgc.preprocess``; the tasks only call it.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -21,11 +22,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from tqdm import tqdm
 
-from flows.runners import build_task_runner
+from flows.runners import build_task_runner, share_ephemeral_api
 from pdfgc.config import DataConfig, PdfgcConfig, SplitConfig
 from pdfgc.preprocess.discover import VideoSpec, discover_videos
 from pdfgc.preprocess.pack import PackResult, pack_shards, pending_videos, summarize
+from pdfgc.preprocess.plan import format_summary, stop_if_disk_full
 from pdfgc.preprocess.shard_worker import VideoResult, process_video
+
+_logger = logging.getLogger(__name__)
 
 
 @task(cache_policy=NO_CACHE)
@@ -55,25 +59,6 @@ def _collect(futures: list[Any]) -> list[VideoResult]:
     return results
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    rows = [
-        ("videos (total / new / ok)", f"{summary['videos_total']} / {summary['videos_new']} / {summary['videos_ok']}"),
-        ("samples (new / total)", f"{summary['samples_new']} / {summary.get('samples', 0)}"),
-        ("frames (total)", str(summary.get("frames", 0))),
-        ("hours (total)", f"{summary.get('hours', 0.0):.4f}"),
-        ("new shards", str(len(summary["new_shards"]))),
-        ("frames/s (this run)", f"{summary['frames_per_s']:.1f}"),
-    ]
-    for name, counts in summary.get("splits", {}).items():
-        rows.append((f"split {name} (speakers / samples)", f"{counts['speakers']} / {counts['samples']}"))
-    if summary.get("split_mode") not in (None, "speaker"):
-        rows.append(("split WARNING", f"fewer than split.min_speakers speakers: clip-level split {summary['split_mode']!r}"))
-    for reason, count in sorted(summary.get("quarantined", {}).items()):
-        rows.append((f"quarantined: {reason}", str(count)))
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"  {name.ljust(width)}  {value}" for name, value in rows)
-
-
 @flow(name="preprocess", log_prints=True)
 def preprocess_flow(source: str, out: str, cfg: PdfgcConfig) -> dict[str, Any]:
     started = time.perf_counter()
@@ -81,6 +66,7 @@ def preprocess_flow(source: str, out: str, cfg: PdfgcConfig) -> dict[str, Any]:
     if not todo:
         print(f"nothing to do: all {n_total} videos of {source} are already in {out}")
     results = _collect(process.map(todo, unmapped(cfg), unmapped(out))) if todo else []
+    stop_if_disk_full(out, results)
     packed = pack(out, cfg.data, results, cfg.split)
     new_frames = sum(r.n_frames for r in results if r.ok)
     summary = {
@@ -94,11 +80,12 @@ def preprocess_flow(source: str, out: str, cfg: PdfgcConfig) -> dict[str, Any]:
         "quarantine": packed.quarantine,
         "frames_per_s": new_frames / max(time.perf_counter() - started, 1e-9),
     }
-    print("preprocess summary\n" + format_summary(summary))
+    _logger.info("preprocess summary\n%s", format_summary(summary))
     return summary
 
 
 def preprocess(source: str, out: str, cfg: PdfgcConfig) -> dict[str, Any]:
     """Run the preprocessing flow on the Dask cluster that ``cfg.compute`` names."""
+    share_ephemeral_api()
     runner = build_task_runner(cfg.compute)
     return preprocess_flow.with_options(task_runner=runner)(str(source), str(out), cfg)

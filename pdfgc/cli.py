@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pdfgc.config import PRESETS, PdfgcConfig, explain_config, load_config
+from pdfgc.console import configure as configure_console
+from pdfgc.console import log_file_for, quiet_engines
 from pdfgc.errors import InputError, PdfgcError
 from pdfgc.stages import ALL, KNOWN_STAGES, STAGES
 from pdfgc.train.plan import positive_int
 
 _logger = logging.getLogger("pdfgc")
 STAGE_CHOICES = (*KNOWN_STAGES, ALL)
-NOISY_LOGGERS = ("httpx", "httpcore", "distributed", "asyncio", "urllib3", "alembic")
 
 
 def _config_parent() -> argparse.ArgumentParser:
@@ -32,7 +33,8 @@ def _config_parent() -> argparse.ArgumentParser:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one config key, e.g. --set data.fps=25 (repeatable)",
     )
-    parent.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parent.add_argument("-v", "--verbose", action="store_true",
+                        help="show every log line (Prefect, Dask, ranks) on the terminal, at debug level")
     return parent
 
 
@@ -147,12 +149,21 @@ def _run_label(args: argparse.Namespace) -> int:
 def _run_preprocess(args: argparse.Namespace) -> int:
     if "://" not in args.input:
         _require_path(Path(args.input))
-    from flows.preprocess import preprocess
+    from pdfgc.preprocess.plan import format_summary, no_op_summary, plan_run
 
     cfg = _load(args)
     if args.dask_address:
         cfg.compute.dask_address = args.dask_address
+    plan = plan_run(args.input, args.out, cfg)
+    if plan is not None and plan.nothing_to_do:
+        print(f"nothing to do: all {plan.n_total} videos of {args.input} are already in {args.out}")
+        print("preprocess summary\n" + format_summary(no_op_summary(plan, args.out)))
+        return 0
+    from flows.preprocess import preprocess
+
+    quiet_engines(args.verbose)
     summary = preprocess(args.input, args.out, cfg)
+    print("preprocess summary\n" + format_summary(summary))
     all_new_failed = summary["videos_new"] > 0 and summary["videos_ok"] == 0
     return 1 if all_new_failed else 0
 
@@ -160,8 +171,11 @@ def _run_preprocess(args: argparse.Namespace) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     if "://" not in args.shards and "{" not in args.shards:
         _require_path(Path(args.shards))
+    from flows.runners import share_ephemeral_api
     from flows.train import train
 
+    quiet_engines(args.verbose)
+    share_ephemeral_api()
     cfg = _load(args)
     if args.nproc:
         cfg.train.nproc_per_node = args.nproc
@@ -185,9 +199,12 @@ def _run_synthesize(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from flows.demo import demo
+    from flows.demo import demo, print_summary
 
-    demo(args.workdir, _load(args), speakers=args.speakers, clips=args.clips, seconds=args.seconds, steps=args.steps)
+    quiet_engines(args.verbose)
+    summary = demo(args.workdir, _load(args), speakers=args.speakers, clips=args.clips, seconds=args.seconds,
+                   steps=args.steps)
+    print_summary(summary)
     return 0
 
 
@@ -196,20 +213,16 @@ def _require_path(path: Path) -> None:
         raise InputError(f"{path}: no such file or folder")
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _log_file(args: argparse.Namespace) -> Path | None:
+    """The log file of the long commands (preprocess, train, demo), in their output folder."""
+    folder = {"preprocess": "out", "train": "out", "demo": "workdir"}.get(args.command)
+    return log_file_for(getattr(args, folder), args.command) if folder else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(getattr(args, "verbose", False))
+    configure_console(getattr(args, "verbose", False), _log_file(args))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

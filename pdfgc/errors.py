@@ -29,3 +29,7 @@ class MissingWeightsError(PdfgcError):
 
 class UnsafeShardError(PdfgcError):
     """A shard member is refused (pickle-like extension or an unsafe member name)."""
+
+
+class DiskFullError(PdfgcError):
+    """A write ran out of space (or hit a file-size limit); unfinished work is redone next run."""

@@ -26,13 +26,15 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_samples() -> Path:
-    """Real talking-head clips and portraits; CI lays ../shared beside the checkout."""
-    if not (SHARED_SAMPLES / "videos").is_dir():
-        pytest.fail(
-            f"real sample footage not found at {SHARED_SAMPLES}: clone the project next to "
-            "its shared/ folder or set PDFGC_SHARED_SAMPLES"
-        )
-    return SHARED_SAMPLES
+    """Real talking-head clips and portraits: ../shared/samples (the offline mirror) or, on a
+    plain clone, the same pinned files downloaded once into ~/.cache/pdfgc/samples."""
+    from tests.helpers.media_sources import MediaUnavailable, find_samples
+
+    try:
+        return find_samples(SHARED_SAMPLES)
+    except MediaUnavailable as exc:
+        missing = str(exc)
+    pytest.fail(missing, pytrace=False)
 
 
 @pytest.fixture(scope="session")

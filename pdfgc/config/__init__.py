@@ -10,19 +10,19 @@ Sections live in ``base`` (shared), ``media`` (audio, data), ``labels``, ``model
 ``services`` (tracking, compute) and ``evaluation`` (split, sync expert); ``tree`` assembles them and ``load`` reads files.
 """
 
-from pdfgc.config.base import HUGE_PAGE_MALLOC_ENV, Section
+from pdfgc.config.base import DASK_CLUSTER_MODULES, HUGE_PAGE_MALLOC_ENV, MAX_BATCH_SIZE, MAX_PROCESSES, SAFE_NAME_PATTERN, Section
 from pdfgc.config.evaluation import SplitConfig, SyncConfig
 from pdfgc.config.explain import explain_config
 from pdfgc.config.labels import LabelsConfig
 from pdfgc.config.load import CONFIG_DIR, PRESETS, RENAMED_KEYS, config_from_tree, load_config, save_config
 from pdfgc.config.media import AudioConfig, DataConfig
 from pdfgc.config.model import ModelConfig
-from pdfgc.config.services import ComputeConfig, TrackingConfig
+from pdfgc.config.services import ComputeConfig, LimitsConfig, TrackingConfig
 from pdfgc.config.train import LossWeights, StageConfig, TrainConfig
 from pdfgc.config.tree import PdfgcConfig
 
 __all__ = [
-    "CONFIG_DIR", "HUGE_PAGE_MALLOC_ENV", "PRESETS", "RENAMED_KEYS", "AudioConfig", "ComputeConfig", "DataConfig",
+    "CONFIG_DIR", "DASK_CLUSTER_MODULES", "HUGE_PAGE_MALLOC_ENV", "MAX_BATCH_SIZE", "MAX_PROCESSES", "SAFE_NAME_PATTERN", "LimitsConfig", "PRESETS", "RENAMED_KEYS", "AudioConfig", "ComputeConfig", "DataConfig",
     "LabelsConfig", "LossWeights", "ModelConfig", "PdfgcConfig", "Section", "SplitConfig", "StageConfig", "SyncConfig", "TrackingConfig",
     "TrainConfig", "config_from_tree", "explain_config", "load_config", "save_config",
 ]

@@ -51,7 +51,11 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override {item!r} must look like key.path=value")
     key, raw = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        reason = str(getattr(exc, "problem", None) or type(exc).__name__)
+        raise ConfigError(f"override {item!r}: value is not valid YAML ({reason})") from None
 
 
 def _apply_override(tree: dict[str, Any], path: list[str], value: Any) -> None:
@@ -94,18 +98,24 @@ def load_config(source: str | Path = "paper", overrides: list[str] | None = None
     3
     """
     path = _resolve_source(source)
-    return config_from_tree(_read_with_bases(path), overrides, origin=str(path))
+    return config_from_tree(_read_with_bases(path, []), overrides, origin=str(path))
 
 
-def _read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The YAML tree of ``path`` merged over its ``base`` chain (``demo`` -> ``tiny`` -> ``paper``)."""
-    if path in seen:
-        raise ConfigError(f"{path}: 'base' chain loops ({' -> '.join(str(p) for p in (*seen, path))})")
+def _read_with_bases(path: Path, chain: list[Path]) -> dict[str, Any]:
+    """A YAML file merged over its ``base`` (a preset name or a path, relative to the working
+    folder or else to the file), recursively (``demo`` -> ``tiny`` -> ``paper``); a cycle is an error."""
+    if path.resolve() in chain:
+        raise ConfigError(f"{path}: 'base' chain loops ({' -> '.join(map(str, [*chain, path.resolve()]))})")
     tree = _read_yaml(path)
     base = tree.pop("base", None)
     if base is None:
         return tree
-    return _deep_merge(_read_with_bases(_resolve_source(base), (*seen, path)), tree)
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'base' must be a preset name or a file path")
+    base_path = _resolve_source(base)
+    if base not in PRESETS and not base_path.is_absolute() and not base_path.is_file():
+        base_path = path.parent / base_path
+    return _deep_merge(_read_with_bases(base_path, [*chain, path.resolve()]), tree)
 
 
 def config_from_tree(tree: dict[str, Any], overrides: list[str] | None = None, origin: str = "config") -> PdfgcConfig:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pdfgc.config.base import Section
+from pdfgc.config.base import SAFE_NAME_PATTERN, Section
 
 
 class AudioConfig(Section):
@@ -37,7 +37,7 @@ class AudioConfig(Section):
 class DataConfig(Section):
     """Decoding, face cropping and shard writing."""
 
-    fps: int = Field(25, gt=0)
+    fps: int = Field(25, ge=1, le=240)
     """Constant frame rate every video is decoded at (frames per second)."""
     shard_crop_size: int = Field(224, gt=0)
     """Side in pixels of the aligned face crops that preprocessing stores in shards (and that
@@ -64,7 +64,8 @@ class DataConfig(Section):
     """Policy for several faces: a frame with more than this many faces ends the track."""
     shard_target_mb: float = Field(256.0, gt=0)
     """Staged samples are packed into shards of about this size (MB)."""
-    shard_prefix: str = "pdfgc"
-    """Shard files are named ``{shard_prefix}-{NNNNNN}.tar``."""
+    shard_prefix: str = Field("pdfgc", pattern=SAFE_NAME_PATTERN, max_length=100)
+    """Shard files are named ``{shard_prefix}-{NNNNNN}.tar``: a plain name (letters, digits, ``_.-``),
+    never a path, so shards stay inside the output folder."""
     min_audio_rms: float = Field(1e-4, ge=0)
     """A clip whose audio RMS is below this is quarantined as silent."""

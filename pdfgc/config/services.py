@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from pdfgc.config.base import HUGE_PAGE_MALLOC_ENV, Section
+from pdfgc.config.base import DASK_CLUSTER_MODULES, HUGE_PAGE_MALLOC_ENV, Section
 
 
 class TrackingConfig(Section):
@@ -30,9 +30,11 @@ class ComputeConfig(Section):
     processes: bool = True
     """LocalCluster workers as processes (default: dlib's face detector does not run in
     parallel across threads) or threads (lighter to start, for tiny inputs)."""
-    cluster_class: str | None = None
+    cluster_class: str | None = Field(None, pattern=r"^(" + "|".join(m.replace(".", r"\.") for m in DASK_CLUSTER_MODULES)
+                                      + r")[A-Za-z0-9_.]*[A-Za-z0-9_]$")
     """Dotted path of a Dask cluster class (e.g. ``dask_jobqueue.SLURMCluster``,
-    ``dask_kubernetes.operator.KubeCluster``); used when ``dask_address`` is None."""
+    ``dask_kubernetes.operator.KubeCluster``); used when ``dask_address`` is None. Only classes in
+    ``DASK_CLUSTER_MODULES`` that subclass Dask's ``Cluster`` are accepted."""
     cluster_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Keyword arguments for ``cluster_class`` (queue, cores, memory, image, ...)."""
     adapt_max: int | None = None
@@ -43,3 +45,12 @@ class ComputeConfig(Section):
     pages: dlib's 100 MB landmark model is read at random, and huge pages (fewer TLB misses)
     make its predictor about 20 % faster. Workers you start yourself take the same variables
     (docs/OPERATIONS.md)."""
+
+
+class LimitsConfig(Section):
+    """Caps on untrusted content (shards, images), checked before anything is allocated."""
+
+    max_member_mb: float = Field(512.0, gt=0, le=1 << 20)
+    """Largest tar member a shard may hold (a 100-frame 224 px sample is about 2 MB)."""
+    max_image_pixels: int = Field(4096 * 4096, ge=1, le=1 << 31)
+    """Largest width x height an image header may claim (shard frames, portraits, label inputs)."""

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pdfgc.config.base import HUGE_PAGE_MALLOC_ENV, Section
+from pdfgc.config.base import HUGE_PAGE_MALLOC_ENV, MAX_BATCH_SIZE, MAX_PROCESSES, Section
 
 
 class LossWeights(Section):
@@ -47,7 +47,7 @@ class StageConfig(Section):
 
     steps: int = Field(500_000, ge=1)
     """Loop steps (micro-batches) of the stage; a re-run of a finished stage trains nothing."""
-    batch_size: int = 32
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH_SIZE)
     """Per process (per GPU)."""
     lr: float = 1e-4
     """Learning rate of every optimiser of the stage (Adam)."""
@@ -97,9 +97,9 @@ class TrainConfig(Section):
     """'auto': bf16 autocast on CUDA, fp32 on CPU."""
     backend: Literal["auto", "gloo", "nccl"] = "auto"
     """torch.distributed backend; 'auto': nccl on CUDA, gloo on CPU."""
-    nproc_per_node: int = Field(1, ge=1)
+    nproc_per_node: int = Field(1, ge=1, le=MAX_PROCESSES)
     """torchrun processes per node (one per GPU)."""
-    nnodes: int = Field(1, ge=1)
+    nnodes: int = Field(1, ge=1, le=MAX_PROCESSES)
     """Nodes of one stage's job."""
     rdzv_endpoint: str = "127.0.0.1:29500"
     """Multi-node only: ``HOST:PORT`` where every node meets; its TCP store listens on every

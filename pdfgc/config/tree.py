@@ -14,7 +14,7 @@ from pdfgc.config.evaluation import SplitConfig, SyncConfig
 from pdfgc.config.labels import LabelsConfig
 from pdfgc.config.media import AudioConfig, DataConfig
 from pdfgc.config.model import ModelConfig
-from pdfgc.config.services import ComputeConfig, TrackingConfig
+from pdfgc.config.services import ComputeConfig, LimitsConfig, TrackingConfig
 from pdfgc.config.train import TrainConfig
 
 
@@ -39,6 +39,8 @@ class PdfgcConfig(Section):
     """Train / val / test assignment of speakers."""
     sync: SyncConfig = Field(default_factory=SyncConfig)
     """The audio-visual sync expert (stage ``sync``)."""
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    """Caps on untrusted shard and image content."""
 
     def to_flat_dict(self) -> dict[str, Any]:
         """``{"data.fps": 25, ...}``: the shape MLflow params want."""

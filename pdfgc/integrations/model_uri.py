@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pdfgc.errors import InputError
@@ -10,6 +11,10 @@ from pdfgc.export import EXPORT_NAME
 
 def download_export(uri: str, tracking_uri: str | None = None) -> Path:
     """Download the artifacts behind ``uri`` and return the ``export.pt`` among them."""
+    tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not tracking_uri and uri.startswith(("models:/", "runs:/")):
+        # MLflow's default would create an empty ./mlflow.db in the working folder.
+        raise InputError(f"{uri}: needs a tracking URI (--tracking-uri or MLFLOW_TRACKING_URI)")
     import mlflow
 
     if tracking_uri:

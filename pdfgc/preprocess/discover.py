@@ -6,13 +6,19 @@ Layouts recognised under a folder (local path or fsspec URL):
   ``VideoSpec.extra``.
 - flat (HDTF-like): ``<name>.mp4`` directly in the folder; the speaker is the file stem.
 A ``.csv`` or ``.parquet`` file lists videos in a ``path`` column with an optional ``speaker``.
+
+An input that cannot be read (a dangling symlink, a symlink loop, a file or folder without read
+permission) does not stop the run: it becomes a spec with ``problem`` set, which the worker
+quarantines with that reason while the other videos are processed.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 import fsspec
@@ -40,6 +46,11 @@ class VideoSpec:
     """VoxCeleb2 per-clip metadata when a .txt is present (header fields and ``n_track_frames``)."""
     sha256: str = field(default="", compare=False)
     """Content hash, once ``pending_videos`` has read the file (so the worker need not read it again)."""
+    problem: str = field(default="", compare=False)
+    """'' for a readable input, else why it cannot be read (a quarantine reason such as
+    'dangling_symlink', 'symlink_loop', 'permission_denied', 'unlistable_folder')."""
+    problem_detail: str = field(default="", compare=False)
+    """The system's words for the problem (``PermissionError: Permission denied``)."""
 
 
 def discover_videos(input: str) -> list[VideoSpec]:
@@ -56,6 +67,8 @@ def discover_videos(input: str) -> list[VideoSpec]:
         raise InputError(f"{input}: input not found")
     if root.endswith((".csv", ".parquet")):
         specs = _from_table(fs, root, str(input))
+    elif fs.isdir(root) and _protocol_prefix(str(input)) in ("", "file://"):
+        specs = _from_local_folder(fs, root, _protocol_prefix(str(input)))
     elif fs.isdir(root):
         specs = _from_folder(fs, root, _protocol_prefix(str(input)))
     else:
@@ -78,6 +91,68 @@ def _from_folder(fs: fsspec.AbstractFileSystem, root: str, prefix: str) -> list[
     return specs
 
 
+def _from_local_folder(fs: fsspec.AbstractFileSystem, root: str, prefix: str) -> list[VideoSpec]:
+    """Walk a local tree (following directory symlinks once each); unreadable entries become
+    specs with a ``problem`` instead of aborting the walk or vanishing silently."""
+    specs: list[VideoSpec] = []
+    seen_dirs: set[str] = set()
+
+    def unlistable(error: OSError) -> None:
+        path = str(error.filename)
+        _logger.warning("%s: folder cannot be listed (%s); quarantined", path, error.strerror)
+        spec = VideoSpec(prefix + path, *_names_for(path, root), {})
+        specs.append(replace(spec, problem="unlistable_folder", problem_detail=str(error.strerror)))
+
+    for folder, dirnames, filenames in os.walk(root, onerror=unlistable, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            dirnames[:] = []
+            continue
+        seen_dirs.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.lower().endswith(VIDEO_EXTENSIONS):
+                path = os.path.join(folder, name)
+                relative = PurePosixPath(path).relative_to(PurePosixPath(root))
+                specs.append(_with_problem(_spec_for(fs, path, relative, prefix), path))
+    return specs
+
+
+def _names_for(path: str, root: str) -> tuple[str, str, str]:
+    relative = PurePosixPath(path).relative_to(PurePosixPath(root)) if path != root else PurePosixPath(".")
+    stem = relative.name or PurePosixPath(root).name
+    return stem, stem, "00000"
+
+
+def unreadable_reason(path: str) -> tuple[str, str]:
+    """('', '') when ``path`` opens for reading, else (quarantine reason, detail)."""
+    try:
+        with open(path, "rb"):
+            return "", ""
+    except OSError as exc:
+        return _reason_for(path, exc), f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def _reason_for(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink_loop"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "dangling_symlink"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission_denied"
+    if exc.errno == errno.EISDIR:
+        return "not_a_file"
+    return "unreadable"
+
+
+def _with_problem(spec: VideoSpec, path: str) -> VideoSpec:
+    reason, detail = unreadable_reason(path)
+    if reason:
+        _logger.warning("%s: %s (%s); quarantined", path, reason, detail)
+        return replace(spec, problem=reason, problem_detail=detail)
+    return spec
+
+
 def _spec_for(fs: fsspec.AbstractFileSystem, path: str, relative: PurePosixPath, prefix: str) -> VideoSpec:
     parts = relative.parts
     source = prefix + path if prefix else path
@@ -91,8 +166,12 @@ def _spec_for(fs: fsspec.AbstractFileSystem, path: str, relative: PurePosixPath,
 def _read_voxceleb_meta(fs: fsspec.AbstractFileSystem, path: str) -> dict:
     """Header fields of a VoxCeleb2 clip .txt plus the number of face-track rows."""
     extra: dict = {}
-    with fs.open(path, "r") as handle:
-        lines = handle.read().splitlines()
+    try:
+        with fs.open(path, "r") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        _logger.warning("%s: clip metadata unreadable (%s); ignored", path, exc)
+        return extra
     n_rows = 0
     for line in lines:
         key, sep, value = line.partition(":")

@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pdfgc.config import DataConfig, PdfgcConfig, SplitConfig
+from pdfgc.errors import DiskFullError
 from pdfgc.preprocess import manifest, remote, splits, writer
-from pdfgc.preprocess.discover import VideoSpec
-from pdfgc.preprocess.shard_worker import VideoResult, file_sha256, staging_dir, uid_from
+from pdfgc.preprocess.discover import VideoSpec, unreadable_reason
+from pdfgc.preprocess.shard_worker import VideoResult, file_sha256, is_disk_full, staging_dir, uid_from, unreadable_hash
 from pdfgc.io import atomic_path, atomic_write_json
 
 _logger = logging.getLogger(__name__)
@@ -93,10 +94,22 @@ def pending_videos(specs: list[VideoSpec], out_dir: str, cfg: PdfgcConfig) -> li
     remove_stale_temp_files(staging_dir(out_dir))
     staged = {path.stem for path in staging_dir(out_dir).glob("*.json")}
     done = staged | packed_uids(out_dir) | quarantined_uids(out_dir, include_retried=False)
-    hashed = [replace(spec, sha256=file_sha256(spec.source)) for spec in specs]
+    hashed = [_hashed(spec) for spec in specs]
     pending = [spec for spec in hashed if uid_from(spec.source, spec.sha256, cfg) not in done]
     _logger.info("%d of %d videos pending in %s", len(pending), len(specs), out_dir)
     return pending
+
+
+def _hashed(spec: VideoSpec) -> VideoSpec:
+    """The spec with its content hash; an unreadable file gets a ``problem`` and a hash that
+    names it, so its quarantine row is found again and a repaired file (new hash) is redone."""
+    if not spec.problem:
+        try:
+            return replace(spec, sha256=file_sha256(spec.source))
+        except OSError as exc:
+            reason = unreadable_reason(spec.source)[0] if "://" not in spec.source else "unreadable"
+            spec = replace(spec, problem=reason or "unreadable", problem_detail=f"{type(exc).__name__}: {exc}")
+    return replace(spec, sha256=unreadable_hash(spec.problem))
 
 
 def pack_shards(out_dir: str, cfg: DataConfig, results: list[VideoResult], split: SplitConfig | None = None) -> PackResult:
@@ -108,7 +121,17 @@ def pack_shards(out_dir: str, cfg: DataConfig, results: list[VideoResult], split
     """
     if remote.is_remote(out_dir):
         return _pack_remote(out_dir, cfg, results, split)
-    root = Path(out_dir)
+    try:
+        return _pack_local(Path(out_dir), cfg, results, split or SplitConfig())
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(f"{out_dir}: no space left while packing shards ({exc.strerror}); free space and run "
+                            "again: the staged videos are packed then") from None
+
+
+def _pack_local(root: Path, cfg: DataConfig, results: list[VideoResult], split: SplitConfig) -> PackResult:
+    out_dir = str(root)
     remove_stale_temp_files(root)
     _remove_orphan_shards(root, cfg.shard_prefix)
     staged = _read_staged(root)
@@ -116,7 +139,7 @@ def pack_shards(out_dir: str, cfg: DataConfig, results: list[VideoResult], split
     done = packed_uids(out_dir)
     good = [item for item in staged if item.body["result"]["ok"] and item.uid not in done and _has_tar(item)]
     new_shards, n_samples = _write_shards(root, cfg, good, _packed_keys(out_dir))
-    _update_manifest(root, split or SplitConfig())
+    _update_manifest(root, split)
     _update_quarantine(root, [item for item in staged if not item.body["result"]["ok"]])
     _remove_staging(staged, packed_uids(out_dir) | quarantined_uids(out_dir))
     return PackResult(new_shards, n_samples, str(root / manifest.MANIFEST_FILE), str(root / manifest.QUARANTINE_FILE))
@@ -201,18 +224,43 @@ def _write_one_shard(root: Path, prefix: str, group: list[_Staged], known_keys: 
 
 
 def _copy_samples(item: _Staged, tar: writer.TarSampleWriter, known_keys: set[str]) -> list[str]:
-    """Copy one staged tar's members; a key already in an earlier shard is skipped with a warning."""
+    """Copy one staged tar's members. A key already packed (two sources whose names clean up to
+    the same key, or the same clip under another config) gets the suffix ``-<uid[:8]>`` in the
+    members, ``meta.json`` and the manifest rows: a collision never drops data."""
     keys: list[str] = []
+    renamed: dict[str, str] = {}
     for member, data in writer.iter_tar_members(item.tar):
-        key = member.partition(".")[0]
-        if key in known_keys:
-            _logger.warning("%s: key %s is already packed (same clip, other config?); skipped", item.tar, key)
-            continue
+        key, _, field = member.partition(".")
+        if key not in renamed:
+            renamed[key] = _unique_key(key, item.uid, known_keys)
+            if renamed[key] != key:
+                _logger.warning("%s: key %s is already packed; stored as %s", item.tar, key, renamed[key])
+        new_key = renamed[key]
+        if new_key != key:
+            member, data = f"{new_key}.{field}", _renamed_member(field, data, new_key)
         tar.write_member(member, data)
-        if not keys or keys[-1] != key:
-            keys.append(key)
-    known_keys.update(keys)
+        if not keys or keys[-1] != new_key:
+            keys.append(new_key)
+    for row in item.body["rows"]:
+        row["key"] = renamed.get(row["key"], row["key"])
     return keys
+
+
+def _unique_key(key: str, uid: str, known_keys: set[str]) -> str:
+    candidate, extra = key, 0
+    while candidate in known_keys:
+        candidate = f"{key}-{uid[:8 + extra]}"
+        extra += 1
+    known_keys.add(candidate)
+    return candidate
+
+
+def _renamed_member(field: str, data: bytes, key: str) -> bytes:
+    if field != "meta.json":
+        return data
+    meta = json.loads(data)
+    meta["key"] = key
+    return writer.json_bytes(meta)
 
 
 def _update_manifest(root: Path, split: SplitConfig) -> None:

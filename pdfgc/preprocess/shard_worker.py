@@ -15,6 +15,7 @@ segment is cut into chunks of ``chunk_frames``; a chunk shorter than ``min_chunk
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -24,7 +25,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,13 @@ MIN_DECODED_FRACTION = 0.8
 """Fewer decoded frames than this fraction of duration x fps means the file is truncated."""
 HASH_BLOCK_BYTES = 1 << 20
 CONFIG_SECTIONS = ("audio", "data", "labels")
+DISK_FULL_REASON = "disk_full"
+"""Not a quarantine reason: such a result writes no marker, so the video stays pending."""
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
 @dataclass
@@ -99,6 +107,11 @@ def file_sha256(path: str) -> str:
 def uid_from(source: str, source_sha256: str, cfg: PdfgcConfig) -> str:
     text = f"{source}\n{source_sha256}\n{cfg.digest(*CONFIG_SECTIONS)}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def unreadable_hash(problem: str) -> str:
+    """The stand-in content hash of an input that cannot be read (see ``VideoSpec.problem``)."""
+    return f"unreadable:{problem}"
 
 
 def video_uid(spec: VideoSpec, cfg: PdfgcConfig) -> str:
@@ -169,20 +182,36 @@ def _process_into(spec: VideoSpec, cfg: PdfgcConfig, out_dir: str) -> VideoResul
     result = VideoResult(spec, False, "", "", "start", 0, 0, None)
     rows: list[dict] = []
     try:
-        with _local_file(spec.source) as local_path:
+        with nullcontext(spec.source) if spec.problem else _local_file(spec.source) as local_path:
             rows = _run(spec, cfg, out_dir, local_path, timer, result)
         result.ok, result.stage = True, "done"
     except MediaError as exc:
         result.reason, result.error, result.stage = exc.reason, str(exc), timer.stage
         _logger.info("%s: quarantined (%s)", spec.source, exc)
     except Exception as exc:  # noqa: BLE001 - the worker must never raise; the error is recorded
+        if is_disk_full(exc):
+            return _disk_full(result, exc, timer)
         _logger.exception("%s: internal error in stage %s", spec.source, timer.stage)
         result.reason, result.stage = "internal_error", timer.stage
         result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
     result.timings = timer.timings
     if not result.ok:
         result.n_samples, result.staged = 0, None
-    _write_marker(out_dir, result, rows if result.ok else [])
+    try:
+        _write_marker(out_dir, result, rows if result.ok else [])
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        return _disk_full(result, exc, timer)
+    return result
+
+
+def _disk_full(result: VideoResult, exc: OSError, timer: _Timer) -> VideoResult:
+    """No marker is written (the atomic writes left no partial file): the video stays pending."""
+    result.ok, result.reason, result.stage = False, DISK_FULL_REASON, timer.stage
+    result.error = f"{exc.strerror or exc} ({exc.filename or 'staging'})"
+    result.n_samples, result.staged, result.timings = 0, None, timer.timings
+    _logger.warning("%s: %s while staging; it will be redone", result.spec.source, result.error)
     return result
 
 
@@ -201,6 +230,10 @@ def _local_file(source: str) -> Iterator[str]:
 def _run(spec: VideoSpec, cfg: PdfgcConfig, out_dir: str, path: str, timer: _Timer, result: VideoResult) -> list[dict]:
     """Stage the video's samples; return their manifest rows (raises MediaError for bad input)."""
     with timer("hash"):
+        if spec.problem:
+            result.source_sha256 = unreadable_hash(spec.problem)
+            result.uid = uid_from(spec.source, result.source_sha256, cfg)
+            raise MediaError(spec.source, spec.problem, spec.problem_detail)
         result.source_sha256 = spec.sha256 or file_sha256(path)
         result.uid = uid_from(spec.source, result.source_sha256, cfg)
     with timer("probe"):

@@ -201,7 +201,8 @@ def synthesize(
     net = build_trained_model(export, cfg.model)
     landmarker = build_landmarker(cfg.labels)
     size = cfg.model.net_image_size
-    portrait_crop = aligned_crops([read_image(inputs.portrait)], landmarker, cfg.data, inputs.portrait)
+    portrait_crop = aligned_crops([read_image(inputs.portrait, cfg.limits.max_image_pixels)], landmarker, cfg.data,
+                                  inputs.portrait)
     portrait = to_tensor(portrait_crop, size)[0]
     wave = decode_audio(str(inputs.audio), cfg.audio.sample_rate)
     n_frames = max(1, math.ceil(len(wave) / cfg.audio.sample_rate * cfg.data.fps))

@@ -11,7 +11,6 @@ only through ``pdfgc.integrations.mlflow_logger``, imported lazily.
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import logging
 import os
@@ -39,6 +38,8 @@ from pdfgc.train.plan import (
     TrainPlan,
 )
 from pdfgc.train.reader.loader import expand_shards
+from pdfgc.train.reader.manifest_check import verified_manifest_hash
+from pdfgc.train.progress import StageProgress
 
 _logger = logging.getLogger(__name__)
 
@@ -86,14 +87,16 @@ def _optional_args(launch: StageLaunch) -> list[str]:
     return args
 
 
-def _stream(process: subprocess.Popen, prefix: str) -> collections.deque[str]:
-    """Echo the child's lines with a prefix; keep the tail for the error message."""
+def _stream(process: subprocess.Popen, prefix: str, progress: StageProgress) -> collections.deque[str]:
+    """Log the child's lines with a prefix (the log file; the terminal with -v) and move the
+    stage's progress bar; keep the tail for the error message."""
     tail: collections.deque[str] = collections.deque(maxlen=200)
     assert process.stdout is not None
     for line in process.stdout:
         line = line.rstrip("\n")
         tail.append(line)
         _logger.info("%s %s", prefix, line)
+        progress.update()
     return tail
 
 
@@ -178,8 +181,10 @@ def launch_stage(launch: StageLaunch) -> StageResult:
     _logger.info("stage %s: %s", request.stage, " ".join(command))
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=stage_environment(launch), **child_of_this_process()) as process:
-        tail = _stream(process, f"[stage {request.stage}]")
+        progress = StageProgress(request.stage, StageLayout(request.out).metrics, target_step(launch.cfg, request))
+        tail = _stream(process, f"[stage {request.stage}]", progress)
         returncode = process.wait()
+        progress.close()
     if returncode != 0:
         raise _failure(request.stage, returncode, tail)
     return _read_result(StageLayout(request.out).result, request.stage)
@@ -209,12 +214,9 @@ class TrainSummary:
 
 
 def manifest_hash(shards: str) -> str | None:
-    """sha256 of ``manifest.parquet`` beside the shards (local shards only), None when absent."""
-    first = expand_shards(shards)[0]
-    if "://" in first:
-        return None
-    manifest = Path(first).parent / "manifest.parquet"
-    return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else None
+    """sha256 of ``manifest.parquet`` beside the shards (local shards only), None when absent;
+    InputError when it is unreadable or does not list these shards (``manifest_check``)."""
+    return verified_manifest_hash(expand_shards(shards))
 
 
 StageRunner = Callable[[StageLaunch], StageResult]
@@ -225,6 +227,7 @@ def train_all(cfg: PdfgcConfig, plan: TrainPlan, run_stage: StageRunner = launch
     """Run the plan's stages in order (critic -> 1 -> 2 -> 3) under one MLflow parent run."""
     from pdfgc.integrations import mlflow_logger
 
+    manifest_hash(plan.shards)  # a garbage or foreign manifest stops the run before any work
     layout = RunLayout(plan.out.resolve())
     plan = replace(plan, out=layout.root, stages=in_order(plan.stages))
     config_path = save_config(cfg, layout.config)

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.errors import InputError
+from pdfgc.errors import InputError, UnsafeShardError
+from pdfgc.media.image_header import check_pixels
 from pdfgc.train.reader.plan import LABEL_NAMES, FramePlan, sample_array
 from pdfgc.train.reader.sync_plan import sync_mel_windows
 
@@ -53,11 +54,12 @@ class BatchDecoder:
         self.stage = stage
         self.size = cfg.model.net_image_size
         self.window_frames = cfg.audio.window_frames
+        self.max_pixels = cfg.limits.max_image_pixels
         self.sync_frames = cfg.sync.frames
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         plans: list[FramePlan] = [s["__plan__"] for s in samples]
-        readers = [_FrameReader(s, sample_array(s, "frame_offsets"), self.size) for s in samples]
+        readers = [_FrameReader(s, sample_array(s, "frame_offsets"), self.size, self.max_pixels) for s in samples]
         batch: dict[str, Any] = {"key": [s["__key__"] for s in samples]}
         for name, source in STAGE_IMAGES[self.stage].items():
             batch[name] = self._images([source(plan) for plan in plans], readers)
@@ -119,8 +121,8 @@ def audio_window(mel: np.ndarray, t: int, window_frames: int) -> np.ndarray:
 class _FrameReader:
     """Decodes single JPEG/WebP frames out of ``frames.mjpeg`` on demand, each once per sample."""
 
-    def __init__(self, sample: dict[str, Any], offsets: np.ndarray, size: int) -> None:
-        self.blob, self.offsets, self.size = sample["frames.mjpeg"], offsets, size
+    def __init__(self, sample: dict[str, Any], offsets: np.ndarray, size: int, max_pixels: int) -> None:
+        self.blob, self.offsets, self.size, self.max_pixels = sample["frames.mjpeg"], offsets, size, max_pixels
         self.where = f"{sample.get('__url__')}: {sample.get('__key__')}.frames.mjpeg"
         self.cache: dict[int, np.ndarray] = {}
         self.width = 0
@@ -140,7 +142,9 @@ class _FrameReader:
     def _decode(self, t: int) -> np.ndarray:
         """Frame ``t``, JPEG scaled down in the DCT domain where that still leaves at least the
         model size."""
-        encoded = np.frombuffer(self.blob[self.offsets[t] : self.offsets[t + 1]], dtype=np.uint8)
+        frame = self.blob[self.offsets[t] : self.offsets[t + 1]]
+        check_pixels(frame, self.max_pixels, f"{self.where}: frame {t}", UnsafeShardError)
+        encoded = np.frombuffer(frame, dtype=np.uint8)
         side = jpeg_width(encoded)
         factor = reduction_factor(side, self.size) if side is not None else 1
         bgr = cv2.imdecode(encoded, REDUCED_DECODE_FLAGS[factor])

@@ -46,7 +46,7 @@ import torch
 import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
-from pdfgc.config import PdfgcConfig
+from pdfgc.config import LimitsConfig, PdfgcConfig
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.shardformat import check_member_name
 from pdfgc.stages import stage_config
@@ -274,7 +274,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
         mine = _batches_for_worker(self.start_step + self.num_batches, worker, workers) - skip_batches
         return wds.DataPipeline(
             source,
-            lambda src: _read_tars(src, handler),
+            lambda src: _read_tars(src, handler, self.cfg.limits),
             lambda s: _keep_slot_samples(s, slot, source.split_samples),
             _refuse_unsafe,
             lambda s: _select_split(s, self.selection),
@@ -287,15 +287,17 @@ class StageBatchStream(torch.utils.data.IterableDataset):
         ).with_epoch(mine)
 
 
-def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
+def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception], bool],
+                          limits: LimitsConfig) -> Iterator[dict[str, Any]]:
     """Members of a seekable tar as webdataset's ``{"fname", "data", "__url__"}`` items.
 
     ``pdfgc.train.reader.tarstream`` parses ustar/PAX headers directly (several times faster than the
     stream mode "r|*" of webdataset's own iterator); non-seekable streams still go through
     webdataset's ``tar_file_expander``."""
     try:
-        for name, data in iter_regular_members(opened["stream"]):
+        for name, data in iter_regular_members(opened["stream"], int(limits.max_member_mb * (1 << 20)), opened["url"]):
             if not WDS_META_MEMBER.match(name):
+                _check_tar_member_name(name, opened["url"])
                 yield {"fname": name, "data": data, "__url__": opened["url"]}
     except (tarfile.TarError, OSError, ValueError) as exn:
         exn.args = (*exn.args, opened["url"])
@@ -304,7 +306,17 @@ def _seekable_tar_members(opened: dict[str, Any], handler: Callable[[Exception],
     yield {}  # end-of-shard marker, as webdataset's expander emits, so shards never mix in a group
 
 
-def _read_tars(source: Iterable[dict[str, Any]], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
+def _check_tar_member_name(name: str, url: str) -> None:
+    """Every member, with or without an extension (webdataset would skip an extensionless one
+    silently), must pass the writer's name rule."""
+    try:
+        check_member_name(name)
+    except UnsafeShardError as exc:
+        raise UnsafeShardError(f"{url}: {exc}; refusing the shard") from None
+
+
+def _read_tars(source: Iterable[dict[str, Any]], handler: Callable[[Exception], bool],
+               limits: LimitsConfig) -> Iterator[dict[str, Any]]:
     """Tar expansion and webdataset's ``group_by_keys`` over fsspec-opened streams, with epoch markers."""
     epoch = 0
     for opened in _open_urls(source, handler):
@@ -312,7 +324,7 @@ def _read_tars(source: Iterable[dict[str, Any]], handler: Callable[[Exception], 
             yield {EPOCH_END: epoch}
             epoch = opened["epoch"]
         seekable = getattr(opened["stream"], "seekable", lambda: False)()
-        members = _seekable_tar_members(opened, handler) if seekable else tar_file_expander([opened], handler=handler)
+        members = _seekable_tar_members(opened, handler, limits) if seekable else tar_file_expander([opened], handler=handler)
         yield from group_by_keys(members, handler=handler)
 
 

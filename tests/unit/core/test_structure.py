@@ -15,7 +15,7 @@ MAX_LINES = 500
 MAX_PARAMETERS = 8
 
 LAYERS = (
-    ("config", "errors", "io", "stages", "shardformat", "export", "procs", "telemetry"),
+    ("config", "errors", "io", "stages", "shardformat", "export", "procs", "telemetry", "console"),
     ("media", "labels", "sample", "integrations"),
     ("models", "losses"),
     ("preprocess", "train", "synth", "eval", "curate", "report"),

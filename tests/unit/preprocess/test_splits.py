@@ -98,7 +98,7 @@ def test_report_shows_the_splits_and_warns_about_the_fallback(tmp_path: Path) ->
 
 
 def test_preprocessing_summary_counts_speakers_per_split(tmp_path: Path) -> None:
-    from flows.preprocess import format_summary
+    from pdfgc.preprocess.plan import format_summary
     from pdfgc.preprocess.pack import summarize
 
     table, _ = with_splits(_rows([f"id{i:05d}" for i in range(20)]).assign(n_frames=50, fps=25, uid="u"), SplitConfig())

@@ -6,6 +6,7 @@ import collections
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pdfgc.config import load_config
@@ -62,8 +63,8 @@ def test_stage_order_is_the_progressive_one() -> None:
 def test_manifest_hash_is_the_sha256_of_the_manifest_beside_the_shards(tmp_path: Path) -> None:
     (tmp_path / "pdfgc-000000.tar").write_bytes(b"")
     assert manifest_hash(str(tmp_path)) is None
-    (tmp_path / "manifest.parquet").write_bytes(b"rows")
-    assert manifest_hash(str(tmp_path)) == hashlib.sha256(b"rows").hexdigest()
+    pd.DataFrame({"key": ["a"], "shard": ["pdfgc-000000.tar"]}).to_parquet(tmp_path / "manifest.parquet")
+    assert manifest_hash(str(tmp_path)) == hashlib.sha256((tmp_path / "manifest.parquet").read_bytes()).hexdigest()
 
 
 def test_failure_names_the_root_cause_rank_not_the_ranks_torchrun_stopped() -> None:
