@@ -186,6 +186,10 @@ class TrainConfig(Section):
     launcher's own. The default backs malloc with transparent huge pages: a paper-preset batch
     (38 MB of 224 px frames) is fresh memory every step, and with 4 KiB pages its page faults
     cost the loader about a sixth of its time (docs/BENCHMARKS.md)."""
+    eval_every: int = Field(0, ge=0)
+    """Every N steps, rank 0 logs validation curves (``val/psnr``, ``val/identity_similarity``,
+    ``val/m_lmd``, ``val/pose_error_deg``) on one fixed held-out batch, for the stages that draw
+    a reconstruction (1 and 3); 0 = off."""
 
 
 class TrackingConfig(Section):
@@ -218,6 +222,19 @@ class ComputeConfig(Section):
     (docs/OPERATIONS.md)."""
 
 
+class EvaluationConfig(Section):
+    """``pdfgc evaluate`` as the training flow runs it after its last stage (the CLI's flags win)."""
+
+    after_training: bool = True
+    """Evaluate the registered model when ``pdfgc train`` (or retraining) finishes its last stage."""
+    split: Literal["test", "val", "train", "all"] = "test"
+    """The manifest split whose clips are evaluated."""
+    max_clips: int | None = Field(4, ge=1)
+    """At most this many clips (spread over speakers); None = every clip of the split."""
+    sync_model: str | None = None
+    """A trained sync expert (export path or MLflow URI) for the LSE-D / LSE-C rows; None skips them."""
+
+
 class PdfgcConfig(Section):
     """The whole configuration tree."""
 
@@ -228,6 +245,7 @@ class PdfgcConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     def to_flat_dict(self) -> dict[str, Any]:
         """``{"data.fps": 25, ...}``: the shape MLflow params want."""
