@@ -57,6 +57,8 @@ class FakeScorer:
     def crosstalk(self, base, swapped):
         return np.eye(len(FACTORS)) + 0.1
 
+    measure_labels = measure
+
 
 def _clip_frames(level: int) -> np.ndarray:
     rng = np.random.default_rng(level)
