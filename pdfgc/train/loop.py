@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, sa
 from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
 from pdfgc.train.metrics import MetricLogger, NullLogger, peak_memory_mb
 from pdfgc.train.task_base import StageTask, WrapFn
+
+if TYPE_CHECKING:
+    from pdfgc.eval.curves import ValidationCurves
 
 _logger = logging.getLogger(__name__)
 
@@ -156,14 +159,36 @@ def train_stage(
                           start_step=progress.step, num_batches=max(0, last_step - progress.step))
     if progress.step == 0:
         logger.log_params(cfg.to_flat_dict())
-    metrics = _run_steps(task, loader, progress, last_step, checkpointer, ema, logger, cfg, dist_info)
+    services = StepServices(checkpointer, ema, logger, _validation_curves(cfg, task, shards, dist_info))
+    metrics = _run_steps(task, loader, progress, last_step, services, cfg, dist_info)
     return _finish(task, out, shards, progress, checkpointer, ema, logger, cfg, metrics, dist_info)
 
 
+def _validation_curves(cfg: PdfgcConfig, task: StageTask, shards: str | list[str], dist_info: DistInfo) -> ValidationCurves | None:
+    """Rank 0's curves when ``train.eval_every`` is on (imported only then: the measuring code is heavy)."""
+    if cfg.train.eval_every <= 0 or dist_info.rank != 0:
+        return None
+    from pdfgc.eval.curves import ValidationCurves
+
+    return ValidationCurves.build(cfg, task, shards)
+
+
+@dataclass
+class StepServices:
+    """What the loop calls around each step besides the task: checkpoints, EMA, logging, curves."""
+
+    checkpointer: Checkpointer
+    ema: GeneratorEma | None
+    logger: MetricLogger
+    curves: ValidationCurves | None = None
+    """Validation curves every ``train.eval_every`` steps (rank 0 only; None when off)."""
+
+
 def _run_steps(
-    task: StageTask, loader: Any, progress: TrainProgress, last_step: int, checkpointer: Checkpointer,
-    ema: GeneratorEma | None, logger: MetricLogger, cfg: PdfgcConfig, dist_info: DistInfo,
+    task: StageTask, loader: Any, progress: TrainProgress, last_step: int, services: StepServices, cfg: PdfgcConfig,
+    dist_info: DistInfo,
 ) -> dict[str, float]:
+    checkpointer, ema, logger = services.checkpointer, services.ema, services.logger
     step_metrics, metrics = StepMetrics(dist_info), {}
     config = cfg.model_dump(mode="json")
     for batch in loader:
@@ -183,6 +208,8 @@ def _run_steps(
         checkpointer.observe(losses.get("loss"))  # this rank's loss: only rank 0's choice of best.pt counts
         if cfg.train.image_every > 0 and step % cfg.train.image_every == 0:
             _log_images(task, batch, step, logger)
+        if services.curves is not None:
+            services.curves.maybe_log(task, step, logger, dist_info.device)
         if checkpointer.should_save(step, last_step) and step % stage_config(cfg, task.stage).grad_accum == 0:
             checkpointer.save(task, progress, config, ema)
     return metrics
