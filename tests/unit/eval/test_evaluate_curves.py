@@ -16,6 +16,7 @@ from pdfgc.eval.measure import FaceMeasurer
 from pdfgc.eval.metrics import image
 from pdfgc.train.loop import train_stage
 from pdfgc.train.metrics import NullLogger
+from pdfgc.train.plan import StageRequest
 from tests.helpers.shards import write_test_shards
 from tests.helpers.tiny_task import build_tiny_task
 
@@ -93,5 +94,5 @@ def test_the_loop_calls_the_curves_on_rank_zero(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(ValidationCurves, "build", classmethod(lambda cls, cfg, task, shards: Recording()))
     cfg = load_config("tiny", ["train.eval_every=2", "train.image_every=0", "train.checkpoint_every=10"])
-    train_stage(cfg, "1", str(tmp_path / "shards"), tmp_path / "out", max_steps=3, task_factory=build_tiny_task)
+    train_stage(cfg, StageRequest("1", str(tmp_path / "shards"), tmp_path / "out", max_steps=3), task_factory=build_tiny_task)
     assert seen == [1, 2, 3]
