@@ -100,6 +100,9 @@ class EvalState:
 class ClipEvaluator:
     """Synthesis and measuring of the clips of one evaluation."""
 
+    clock = staticmethod(time.perf_counter)
+    """What ``seconds`` in metrics.json counts (wall time; the benchmark counts CPU time)."""
+
     def __init__(self, model: EvalModel, scorer: Scorer, clips: dict[str, ClipData]) -> None:
         self.model, self.scorer, self.clips = model, scorer, clips
         self.state = EvalState()
@@ -107,9 +110,9 @@ class ClipEvaluator:
         self._ground_truth: dict[str, Any] = {}
 
     def _timed(self, kind: str, fn, *args):
-        start = time.perf_counter()
+        start = self.clock()
         result = fn(*args)
-        self.state.seconds[kind] += time.perf_counter() - start
+        self.state.seconds[kind] += self.clock() - start
         return result
 
     def _render(self, source: np.ndarray, drivers: Drivers) -> np.ndarray:
