@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.config import PdfgcConfig
+from pdfgc.train.reader.splits import select_split
 from pdfgc.errors import PdfgcError
 from pdfgc.stages import stage_config
 from pdfgc.train.checkpoint import (
@@ -37,7 +38,7 @@ from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
 from pdfgc.train.layout import StageLayout
 from pdfgc.train.metrics import MetricLogger, NullLogger, peak_memory_mb
 from pdfgc.train.plan import DEFAULT_TASK_FACTORY, StageRequest
-from pdfgc.train.reader.loader import batch_to_device, build_loader
+from pdfgc.train.reader.loader import batch_to_device, build_loader, expand_shards
 from pdfgc.train.task_base import StageTask, WrapFn
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ def train_stage(
                               cfg.train.seed, start_step=progress.step, num_batches=last_step - progress.step)
         if progress.step == 0:
             logger.log_params(cfg.to_flat_dict())
+            logger.log_params(select_split(expand_shards(request.shards), "train", cfg.split).params())
         metrics = _run_steps(run, loader, last_step)
     return _finish(run, layout, request.shards, metrics)
 
@@ -233,8 +235,8 @@ def _run_steps(run: StageRun, loader: Any, last_step: int) -> dict[str, float]:
 
 
 def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig, dist_info: DistInfo) -> dict[str, float]:
-    """``val/...`` means of ``task.evaluate`` over the held-out split (1 sample in 10 by key hash);
-    empty when the task has no ``evaluate`` or the shards hold no held-out sample."""
+    """``val/...`` means of ``task.evaluate`` over the val split (speakers held out by
+    ``pdfgc.preprocess.splits``); empty when the task has no ``evaluate`` or the split has no sample."""
     if not hasattr(task, "evaluate"):
         return {}
     try:
