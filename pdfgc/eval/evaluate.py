@@ -58,10 +58,10 @@ class Scorer(Protocol):
     def self_scores(self, candidate: np.ndarray, measures: Any, real: ClipData, real_measures: Any, source: Any) -> dict[str, Value]:
         """Self-driven metrics of candidate frames against the clip they reconstruct."""
 
-    def cross_scores(self, measures: Any, identity_measures: Any, drivers: Drivers, driver_measures: dict[str, Any],
-                     source: Any) -> dict[str, Value]:
-        """Cross-driven metrics against each factor's driver (``driver_measures`` keyed by factor);
-        identity is scored on ``identity_measures`` against the source."""
+    def cross_scores(self, frames: np.ndarray, measures: Any, identity_measures: Any, drivers: Drivers,
+                     driver_measures: dict[str, Any], source: Any) -> dict[str, Value]:
+        """Cross-driven metrics of ``frames`` against each factor's driver (``driver_measures`` keyed
+        by factor); identity is scored on ``identity_measures`` against the source."""
 
     def crosstalk(self, base: Any, swapped: dict[str, Any]) -> np.ndarray:
         """Factors x factors: how each factor's measured labels moved when one driver was swapped."""
@@ -175,13 +175,15 @@ class ClipEvaluator:
         n = driver.n_frames
         held = through_model_resolution(np.repeat(source[None], n, axis=0), self.model.image_size)
         still = self._timed("measuring", self.scorer.still, held[0], n)
-        candidates = {  # (motion measures, identity measures): the real identity is the source's own clip
-            "model": (measures, measures),
-            "ground_truth": (self.ground_truth_measures(driver), self.ground_truth_measures(source_clip)),
-            "source_repeated": (still, still),
+        ground_truth = through_model_resolution(driver.frames, self.model.image_size)
+        candidates = {  # (frames, motion measures, identity measures): the real identity is the source's own clip
+            "model": (output, measures, measures),
+            "ground_truth": (ground_truth, self.ground_truth_measures(driver), self.ground_truth_measures(source_clip)),
+            "source_repeated": (held, still, still),
         }
-        for method, (frame_measures, identity_measures) in candidates.items():
-            scores = self.scorer.cross_scores(frame_measures, identity_measures, drivers, driver_measures, source_measures)
+        for method, (frames, frame_measures, identity_measures) in candidates.items():
+            scores = self.scorer.cross_scores(frames, frame_measures, identity_measures, drivers, driver_measures,
+                                              source_measures)
             self.state.rows.add("cross", method, scores)
         self._keep_grid("cross", f"{source_clip.key} <- {driver.key}", source, {"all factors": driver.frames}, output)
         if swap is not None:
