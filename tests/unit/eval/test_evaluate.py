@@ -90,9 +90,9 @@ def export_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_export(path, "3", cfg.model_dump(mode="json"), {"model": build_model(cfg.model)}, 1)
 
 
-@pytest.fixture()
-def shards(tmp_path: Path) -> Path:
-    return write_shards(tmp_path / "shards", [
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_shards(tmp_path_factory.mktemp("eval") / "shards", [
         ("a_1", "a", "test", 120), ("a_2", "a", "test", 130), ("b_1", "b", "test", 200),
         ("c_1", "c", "test", 60), ("dark", "d", "test", 5), ("t_1", "t", "train", 90),
     ])
@@ -162,8 +162,13 @@ def _run(shards: Path, export_path: Path, split: str = "test") -> tuple[dict, ob
     return run_evaluation(model, FakeScorer(), load_clips(str(shards), refs), split)
 
 
-def test_every_metric_gets_three_rows_and_faceless_clips_are_skipped(shards: Path, export_path: Path) -> None:
-    document, state = _run(shards, export_path)
+@pytest.fixture(scope="module")
+def evaluated(shards: Path, export_path: Path) -> tuple[dict, object]:
+    return _run(shards, export_path)
+
+
+def test_every_metric_gets_three_rows_and_faceless_clips_are_skipped(evaluated) -> None:
+    document, state = evaluated
     check_metrics_json(document)
     assert document["clips"] == 4
     assert document["skipped"] == [{"clip": "dark", "reason": "no frame with a face (face_ok is false everywhere)"}]
@@ -179,8 +184,8 @@ def test_every_metric_gets_three_rows_and_faceless_clips_are_skipped(shards: Pat
     assert state.generated_frames == 4 * FRAMES + 4 * FRAMES * (1 + len(FACTORS))
 
 
-def test_cross_driven_pairs_take_other_speakers(shards: Path, export_path: Path) -> None:
-    document, _ = _run(shards, export_path)
+def test_cross_driven_pairs_take_other_speakers(evaluated) -> None:
+    document, _ = evaluated
     pairs = document["cross_driven_pairs"]
     assert pairs == [["a_1", "b_1"], ["a_2", "b_1"], ["b_1", "c_1"], ["c_1", "a_1"]]
     crosstalk = document["crosstalk"]
