@@ -1,7 +1,7 @@
 """Evaluation cost per generated frame beside synthesis cost per frame.
 
     .venv/bin/python bench/evaluate.py --shards DIR [--model EXPORT_OR_URI | --preset tiny|paper]
-        [--clips N] [--device cpu|cuda]
+        [--clips N] [--frames N] [--device cpu|cuda]
 
 Runs the ``pdfgc evaluate`` runner (``run_evaluation``: self-driven, cross-driven and the four
 driver swaps of the cross-talk matrix) on N clips of the shards with the real measuring code,
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from pdfgc.config import load_config
-from pdfgc.eval.clips import load_clips, read_manifest, select_clips
+from pdfgc.eval.clips import ClipData, load_clips, read_manifest, select_clips
 from pdfgc.eval.evaluate import ClipEvaluator, run_evaluation
 from pdfgc.eval.generate import load_eval_model
 from pdfgc.eval.scoring import build_scorer
@@ -39,6 +39,12 @@ def random_export(preset: str, crop_size: int, folder: Path) -> Path:
     return save_export(folder / "export.pt", "3", cfg.model_dump(mode="json"), {"model": build_model(cfg.model)}, 0)
 
 
+def cut(clip: ClipData, frames: int | None) -> ClipData:
+    if frames is None:
+        return clip
+    return ClipData(clip.key, clip.speaker, clip.frames[:frames], clip.mel[: 4 * frames], clip.face_ok[:frames])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shards", required=True)
@@ -46,12 +52,13 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny", choices=("tiny", "paper"))
     parser.add_argument("--clips", type=int, default=2)
     parser.add_argument("--split", default="all")
+    parser.add_argument("--frames", type=int, default=None, help="cut every clip to its first N frames")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(1)
     ClipEvaluator.clock = staticmethod(time.process_time)  # CPU seconds: the figures survive a busy machine
     refs = select_clips(read_manifest(args.shards), args.split, args.clips)
-    clips = load_clips(args.shards, refs)
+    clips = {key: cut(clip, args.frames) for key, clip in load_clips(args.shards, refs).items()}
     crop = next(iter(clips.values())).frames.shape[1]
     with tempfile.TemporaryDirectory() as tmp:
         model = load_eval_model(args.model or str(random_export(args.preset, crop, Path(tmp))))
