@@ -22,7 +22,7 @@ from pdfgc.eval.evaluate import EvalRequest, evaluate
 _logger = logging.getLogger(__name__)
 
 
-@task(cache_policy=NO_CACHE, task_run_name="evaluate-{split}")
+@task(name="evaluate", cache_policy=NO_CACHE, task_run_name="evaluate-{split}")
 def evaluate_model(model: str, shards: str, out: Path, split: str = "test", max_clips: int | None = None,
                    tracking_uri: str | None = None, sync_model: str | None = None) -> dict[str, Any]:
     """``pdfgc evaluate``; returns the metrics.json document (with ``paths`` and ``mlflow``)."""
