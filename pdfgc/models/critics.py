@@ -284,3 +284,18 @@ def build_critics(cfg: PdfgcConfig, critic_state: dict[str, torch.Tensor] | None
             "OUT/critic/export.pt); run the 'critic' stage first"
         )
     return critics_from_label_critic(load_label_critic(cfg.model, critic_state))
+
+
+def fer_emotion_psi() -> FeatureFn:
+    """psi from fer's emotion network (``pdfgc.eval.nets.emotion.EmotionCritic``): the pooled
+    128-d feature of its last block, frozen, moved to the input's device on first use."""
+    from pdfgc.eval.nets.emotion import EmotionCritic
+
+    critic = EmotionCritic()
+
+    def psi(image: torch.Tensor) -> torch.Tensor:
+        if critic.grey.device != image.device:
+            critic.to(image.device)
+        return critic.features(image)  # (B, 128)
+
+    return psi

@@ -26,6 +26,7 @@ from pdfgc.models import build_model
 from pdfgc.models.critics import (
     Critics,
     build_critics,
+    fer_emotion_psi,
     freeze_module,
 )
 from pdfgc.train.checkpoint import EXPORT_FORMAT
@@ -85,6 +86,8 @@ def load_critics(cfg: PdfgcConfig, device: torch.device, critic_from: Path | Non
             raise InputError(f"{critic_from}: export holds no 'critic' state (not a critic-stage export)")
     critics = build_critics(cfg, state)
     critics.module.to(device)
+    if cfg.train.emotion_critic == "fer":
+        critics = dataclasses.replace(critics, psi=fer_emotion_psi())
     return critics
 
 

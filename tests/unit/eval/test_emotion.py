@@ -42,3 +42,22 @@ def test_critic_is_differentiable_and_frozen(emotion_net) -> None:
     assert image.grad is not None and image.grad.abs().sum() > 0
     assert not any(p.requires_grad for p in critic.parameters())
     assert critic.features(image).shape == (1, 128)
+
+
+def test_fer_psi_in_l_mot() -> None:
+    """train.emotion_critic=fer: psi is the emotion net's pooled feature; L_mot's psi term is 0
+    for the same image, positive for a different expression, and its gradient reaches the image."""
+    from pdfgc.config import load_config
+    from pdfgc.losses.motion import motion_reconstruction_loss
+    from pdfgc.models.critics import fer_emotion_psi
+
+    assert load_config("tiny", ["train.emotion_critic=fer"]).train.emotion_critic == "fer"
+    psi = fer_emotion_psi()
+    phi = lambda image: torch.zeros(image.shape[0], 1)  # noqa: E731
+    face = torch.from_numpy(data.astronaut()[:256, 128:384].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    other = torch.flip(face, dims=[2]).requires_grad_(True)  # upside down: another "expression"
+    assert psi(face).shape == (1, 128)
+    assert motion_reconstruction_loss(phi, psi, face, face).item() == pytest.approx(0.0, abs=1e-6)
+    loss = motion_reconstruction_loss(phi, psi, other, face)
+    loss.backward()
+    assert loss.item() > 0 and other.grad.abs().sum() > 0

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from skimage import data
 
-from pdfgc.eval.metrics.image import cpbd_sharpness, edge_widths, psnr, psnr_per_frame, ssim, vertical_edges
+from pdfgc.eval.metrics.image import (
+    cpbd_sharpness,
+    edge_directions,
+    edge_widths,
+    psnr,
+    psnr_per_frame,
+    ssim,
+    vertical_edges,
+)
 
 
 def _plus_minus(shape: tuple[int, ...], amplitude: int, seed: int = 0) -> np.ndarray:
@@ -50,13 +58,17 @@ def test_shape_mismatch_is_an_error() -> None:
         psnr(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8))
 
 
-def test_edge_width_of_a_linear_ramp() -> None:
-    """A ramp rising over 6 pixels between flat sides is one edge 6 pixels wide."""
-    row = np.concatenate([np.zeros(30), np.linspace(0, 250, 7), np.full(30, 250.0)])
+def test_edge_width_is_the_distance_between_the_bounding_extrema() -> None:
+    """A rising edge from the last 0 (column 29) to the first 250 (column 36): one thin edge at
+    the steepest column (32), 7 pixels wide."""
+    row = np.concatenate([np.zeros(30), [10.0, 40.0, 100.0, 160.0, 210.0, 240.0], np.full(30, 250.0)])
     gray = np.tile(row, (5, 1))
-    edges, sign = vertical_edges(gray)
-    widths = edge_widths(gray, edges, sign)
-    assert set(np.unique(widths[2][widths[2] > 0])) == {6.0}
+    edges = vertical_edges(gray)
+    assert np.flatnonzero(edges[2]).tolist() == [32]
+    widths = edge_widths(gray, edges, edge_directions(gray))
+    assert widths[2, 32] == 7.0
+    falling = gray[:, ::-1].copy()
+    assert edge_widths(falling, vertical_edges(falling), edge_directions(falling))[2, 33] == 7.0
 
 
 def test_cpbd_sharp_image_beats_blurred() -> None:
@@ -65,6 +77,19 @@ def test_cpbd_sharp_image_beats_blurred() -> None:
     sharp_score, blurred_score = cpbd_sharpness(sharp), cpbd_sharpness(blurred)
     assert 0.0 <= blurred_score < sharp_score <= 1.0
     assert sharp_score - blurred_score > 0.2
+
+
+@pytest.mark.parametrize(("name", "sigma", "reference"), [
+    ("astronaut", 0, 0.383609), ("astronaut", 1, 0.124627), ("camera", 0, 0.748166), ("coffee", 2, 0.012697),
+])
+def test_cpbd_equals_the_reference_implementation(name: str, sigma: float, reference: float) -> None:
+    """Values computed once by the ``cpbd`` package's reference code (cpbd-py312 1.0.3, run outside
+    the project) on the grey image (OpenCV RGB2GRAY), after a Gaussian blur of ``sigma`` px."""
+    image = getattr(data, name)()
+    image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+    if sigma:
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+    assert cpbd_sharpness(image) == pytest.approx(reference, abs=1e-6)
 
 
 def test_cpbd_of_a_flat_image_is_nan() -> None:

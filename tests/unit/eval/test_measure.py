@@ -57,3 +57,5 @@ def test_frames_without_a_face_are_nan(measurer: FaceMeasurer, portraits: dict[s
 def test_bad_input_is_rejected(measurer: FaceMeasurer) -> None:
     with pytest.raises(ValueError, match="uint8 RGB"):
         measurer.measure(np.zeros((2, 64, 64), np.uint8))
+    with pytest.raises(ValueError, match="no frames"):
+        measurer.measure(np.zeros((0, 64, 64, 3), np.uint8))

@@ -29,3 +29,14 @@ def test_mean_over_frames(distance: PerceptualDistance) -> None:
     noisy = np.clip(image.astype(int) + 30, 0, 255).astype(np.uint8)
     pair = distance.per_frame(np.stack([image, image]), np.stack([image, noisy]))
     assert distance(np.stack([image, image]), np.stack([image, noisy])) == pytest.approx(pair.mean())
+    assert distance(np.stack([image, image]), np.stack([image, noisy]), every=2) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_per_frame_values_average_to_the_training_loss(distance: PerceptualDistance) -> None:
+    """The metric reuses the training's ST-LPIPS network: its batch mean is the loss's value."""
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 256, size=(3, 64, 64, 3), dtype=np.uint8)
+    fake = rng.integers(0, 256, size=(3, 64, 64, 3), dtype=np.uint8)
+    to_tensor = distance._to_tensor
+    loss = distance.net(to_tensor(fake, distance.device), to_tensor(real, distance.device)).item()
+    assert distance.per_frame(real, fake).mean() == pytest.approx(loss, rel=1e-5)
