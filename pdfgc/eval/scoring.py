@@ -157,8 +157,7 @@ class MetricScorer:
     def _perceptual(self, reference: np.ndarray, candidate: np.ndarray) -> Value:
         if self.perceptual is None:
             return "no perceptual network installed (stlpips-pytorch)"
-        step = PERCEPTUAL_EVERY
-        return _value("perceptual", float(self.perceptual(reference[::step], candidate[::step])))
+        return _value("perceptual", float(self.perceptual(reference, candidate, every=PERCEPTUAL_EVERY)))
 
     def cross_scores(self, frames: np.ndarray, measures: Any, identity_measures: Any, drivers: Drivers,
                      driver_measures: dict[str, Any], source: Any) -> dict[str, Value]:
