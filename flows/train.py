@@ -36,20 +36,23 @@ def run_stage(launch: StageLaunch) -> StageResult:
 def plan_for(shards: str, out: Path, cfg: PdfgcConfig, stage: str, max_steps: int | None) -> TrainPlan:
     """The stages of ``stage`` (a name or ``all``) with the config's topology."""
     topology = Topology(nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes)
-    return TrainPlan(select_stages(stage), str(shards), Path(out), topology, max_steps)
+    return TrainPlan(select_stages(stage, cfg.sync.in_all), str(shards), Path(out), topology, max_steps)
 
 
 @flow(name="train", log_prints=True)
 def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None) -> dict[str, Any]:
     summary = train_all(cfg, plan_for(shards, out, cfg, stage, max_steps), run_stage=run_stage)
-    print(f"trained stages {', '.join(summary.child_run_ids)}; registered {summary.registered_model_uri}")
+    registered = ", ".join(uri for uri in (summary.registered_model_uri, summary.sync_model_uri) if uri)
+    print(f"trained stages {', '.join(summary.child_run_ids)}; registered {registered or 'nothing'}")
+    evaluation_cfg = cfg.evaluation.model_copy(update={"sync_model": cfg.evaluation.sync_model or summary.sync_model_uri})
     evaluation = evaluate_after_training(summary.registered_model_uri, str(shards), RunLayout(Path(out).resolve()).evaluation,
-                                         cfg.evaluation, summary.tracking_uri)
+                                         evaluation_cfg, summary.tracking_uri)
     return {
         "tracking_uri": summary.tracking_uri,
         "parent_run_id": summary.parent_run_id,
         "stage_run_ids": summary.child_run_ids,
         "registered_model_uri": summary.registered_model_uri,
+        "sync_model_uri": summary.sync_model_uri,
         "exports": summary.exports,
         "last_checkpoints": summary.last_checkpoints,
         "summary": str(Path(out).resolve() / "summary.json"),
