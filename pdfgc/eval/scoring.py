@@ -28,6 +28,8 @@ from pdfgc.eval.results import Value
 _logger = logging.getLogger(__name__)
 
 MEL_ROWS_PER_FRAME = 4
+SYNC_MAX_OFFSET = 15
+"""Frames each way the sync proxy searches (SyncNet's +-15)."""
 PERCEPTUAL_EVERY = 4
 """ST-LPIPS (a VGG16 at the crop size) reads every 4th frame: on a CPU it alone would cost
 several times the synthesis of the tiny model, and its mean over a clip changes little."""
@@ -103,7 +105,8 @@ class MetricScorer:
         n = len(measures.face_found)
         if not measures.face_found.any():
             return {"face_found": 0.0, **{name: NO_FACE_IN_FRAMES for name in MOTION_METRICS}, **self._lse(frames, lips_clip)}
-        sync = lips.sync_proxy(measures.mouth_opening, mel_loudness(lips_clip.mel, n))
+        max_offset = min(SYNC_MAX_OFFSET, max(0, n - lips.MIN_SYNC_FRAMES))  # a short clip cannot shift far
+        sync = lips.sync_proxy(measures.mouth_opening, mel_loudness(lips_clip.mel, n), max_offset)
         rotation = pose.pose_error(targets["pose"].pose, measures.pose)
         scores = {
             "face_found": float(np.mean(measures.face_found)),
