@@ -256,3 +256,27 @@ def test_lse_rows_come_from_a_given_sync_expert_and_say_why_without_one() -> Non
     assert 0.0 <= scores["lse_d"] <= 2.0 and scores["lse_c"] >= 0.0 and abs(scores["lse_offset_frames"]) <= 7
     short = MetricScorer(None, sync_expert=build_sync_expert(load_config("tiny").sync).eval())._lse(frames[:3], clip)
     assert all("shorter than the sync window" in reason for reason in short.values())
+
+
+def _measures(n: int, seed: int):
+    from pdfgc.eval.measure import FrameMeasures
+
+    rng = np.random.default_rng(seed)
+    return FrameMeasures(np.ones(n, bool), rng.random((n, 68, 2), dtype=np.float32) * 60, rng.random((n, 6)),
+                         rng.random((n, 2)) * 0.1 + 0.25, np.zeros(n, bool), rng.random((n, 2)), rng.random((n, 14)),
+                         rng.random(n), rng.random((n, 128)), None, {"emotion": "fer not installed"})
+
+
+def test_scores_of_a_clip_shorter_than_the_sync_search_and_reasons_for_missing_networks() -> None:
+    from pdfgc.eval.scoring import MetricScorer
+
+    n = 8  # shorter than the +-15 frames the sync proxy searches
+    frames = np.random.default_rng(0).integers(0, 255, (n, CROP, CROP, 3), dtype=np.uint8)
+    clip = ClipData("k", "s", frames, np.random.default_rng(1).random((4 * n, 80), dtype=np.float32), np.ones(n, bool))
+    real = _measures(n, 1)
+    scores = MetricScorer(None).self_scores(frames, real, clip, real, real.take(np.array([0])))
+    assert scores["psnr"] == "frames identical to the real ones (infinite PSNR)" and scores["ssim"] == 1.0
+    assert scores["m_lmd"] == 0.0 and scores["pose_rotation_deg"] == 0.0 and scores["face_found"] == 1.0
+    assert scores["perceptual"] == "no perceptual network installed (stlpips-pytorch)"
+    assert scores["emotion_agreement"] == "no emotion classifier: fer not installed"
+    assert isinstance(scores["sync_proxy"], float) and abs(scores["sync_offset_frames"]) <= n - 5
