@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pdfgc.config import PdfgcConfig, load_config  # noqa: E402
 from pdfgc.train.checkpoint import save_export  # noqa: E402
-from pdfgc.train.reader.loader import stage_config  # noqa: E402
+from pdfgc.stages import stage_config  # noqa: E402
 from pdfgc.train.tasks import CriticTask, build_task  # noqa: E402
 from tests.unit.train import test_tasks as batches  # noqa: E402
 

@@ -39,7 +39,7 @@ from tests.helpers.media_sources import find_samples  # noqa: E402
 DOC = REPO_ROOT / "docs" / "RELIABILITY.md"
 SHARED = Path(os.environ.get("PDFGC_SHARED_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
 CLI = [sys.executable, "-m", "pdfgc.cli"]
-PREPROCESS_SET = ["--config", "tiny", "--set", "data.chunk_frames=25", "--set", "data.crop_size=128",
+PREPROCESS_SET = ["--config", "tiny", "--set", "data.chunk_frames=25", "--set", "data.shard_crop_size=128",
                   "--set", "data.shard_target_mb=0.05", "--set", "compute.n_workers=2"]
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 ENV = os.environ | {"PYTHONPATH": str(REPO_ROOT), "DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",

@@ -4,7 +4,9 @@ Steps:
 1. write the resolved config into the run folder and open the MLflow parent run;
 2. run each requested stage (critic -> 1 -> 2 -> 3) as one Prefect task that launches
    ``torchrun -m pdfgc.train`` and streams its log; each stage's export initialises the next;
-3. register the last export in the MLflow Model Registry and write RUN/summary.json.
+3. register the last export in the MLflow Model Registry and write RUN/summary.json;
+4. evaluate the registered model (``flows/evaluate.py``, ``evaluation.*`` in the config) into
+   RUN/evaluation/, unless ``evaluation.after_training`` is off.
 
 The chaining lives in ``pdfgc.train.launch.train_all``; this flow makes each stage a task run.
 """
@@ -17,9 +19,11 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.evaluate import evaluate_after_training
 from pdfgc.config import PdfgcConfig
 from pdfgc.stages import select_stages
 from pdfgc.train.launch import launch_stage, train_all
+from pdfgc.train.layout import RunLayout
 from pdfgc.train.loop import StageResult
 from pdfgc.train.plan import StageLaunch, Topology, TrainPlan
 
@@ -40,6 +44,9 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max
     summary = train_all(cfg, plan_for(shards, out, cfg, stage, max_steps), run_stage=run_stage)
     registered = ", ".join(uri for uri in (summary.registered_model_uri, summary.sync_model_uri) if uri)
     print(f"trained stages {', '.join(summary.child_run_ids)}; registered {registered or 'nothing'}")
+    evaluation_cfg = cfg.evaluation.model_copy(update={"sync_model": cfg.evaluation.sync_model or summary.sync_model_uri})
+    evaluation = evaluate_after_training(summary.registered_model_uri, str(shards), RunLayout(Path(out).resolve()).evaluation,
+                                         evaluation_cfg, summary.tracking_uri)
     return {
         "tracking_uri": summary.tracking_uri,
         "parent_run_id": summary.parent_run_id,
@@ -49,6 +56,7 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max
         "exports": summary.exports,
         "last_checkpoints": summary.last_checkpoints,
         "summary": str(Path(out).resolve() / "summary.json"),
+        "evaluation": evaluation,
     }
 
 

@@ -11,7 +11,7 @@ Sections live in ``base`` (shared), ``media`` (audio, data), ``labels``, ``model
 """
 
 from pdfgc.config.base import DASK_CLUSTER_MODULES, HUGE_PAGE_MALLOC_ENV, MAX_BATCH_SIZE, MAX_PROCESSES, SAFE_NAME_PATTERN, Section
-from pdfgc.config.evaluation import SplitConfig, SyncConfig
+from pdfgc.config.evaluation import EvaluationConfig, SplitConfig, SyncConfig
 from pdfgc.config.explain import explain_config
 from pdfgc.config.labels import LabelsConfig
 from pdfgc.config.load import CONFIG_DIR, PRESETS, RENAMED_KEYS, config_from_tree, load_config, save_config
@@ -22,7 +22,7 @@ from pdfgc.config.train import LossWeights, StageConfig, TrainConfig
 from pdfgc.config.tree import PdfgcConfig
 
 __all__ = [
-    "CONFIG_DIR", "DASK_CLUSTER_MODULES", "HUGE_PAGE_MALLOC_ENV", "MAX_BATCH_SIZE", "MAX_PROCESSES", "SAFE_NAME_PATTERN", "LimitsConfig", "PRESETS", "RENAMED_KEYS", "AudioConfig", "ComputeConfig", "DataConfig",
+    "CONFIG_DIR", "DASK_CLUSTER_MODULES", "HUGE_PAGE_MALLOC_ENV", "MAX_BATCH_SIZE", "MAX_PROCESSES", "SAFE_NAME_PATTERN", "LimitsConfig", "PRESETS", "RENAMED_KEYS", "AudioConfig", "ComputeConfig", "DataConfig", "EvaluationConfig",
     "LabelsConfig", "LossWeights", "ModelConfig", "PdfgcConfig", "Section", "SplitConfig", "StageConfig", "SyncConfig", "TrackingConfig",
     "TrainConfig", "config_from_tree", "explain_config", "load_config", "save_config",
 ]

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from pdfgc.config.base import Section
+
+
+class EvaluationConfig(Section):
+    """``pdfgc evaluate`` as the training flow runs it after its last stage (the CLI's flags win)."""
+
+    after_training: bool = True
+    """Evaluate the registered model when ``pdfgc train`` (or retraining) finishes its last stage."""
+    split: Literal["test", "val", "train", "all"] = "test"
+    """The manifest split whose clips are evaluated."""
+    max_clips: int | None = Field(16, ge=1)
+    """At most this many clips (spread over speakers); None = every clip of the split."""
+    sync_model: str | None = None
+    """A trained sync expert (export path or MLflow URI) for the LSE-D / LSE-C rows; None skips them."""
 
 
 class SplitConfig(Section):

@@ -128,3 +128,7 @@ class TrainConfig(Section):
     launcher's own. The default backs malloc with transparent huge pages: a paper-preset batch
     (38 MB of 224 px frames) is fresh memory every step, and with 4 KiB pages its page faults
     cost the loader about a sixth of its time (docs/BENCHMARKS.md)."""
+    eval_every: int = Field(0, ge=0)
+    """Every N steps, rank 0 logs validation curves (``val/psnr``, ``val/identity_similarity``,
+    ``val/m_lmd``, ``val/pose_error_deg``) on one fixed held-out batch, for the stages that draw
+    a reconstruction (1 and 3); 0 = off."""

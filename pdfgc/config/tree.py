@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field
 
 from pdfgc.config.base import Section
-from pdfgc.config.evaluation import SplitConfig, SyncConfig
+from pdfgc.config.evaluation import EvaluationConfig, SplitConfig, SyncConfig
 from pdfgc.config.labels import LabelsConfig
 from pdfgc.config.media import AudioConfig, DataConfig
 from pdfgc.config.model import ModelConfig
@@ -35,6 +35,8 @@ class PdfgcConfig(Section):
     """Experiment tracking (MLflow)."""
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     """The Dask cluster of preprocessing."""
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    """``pdfgc evaluate`` after training."""
     split: SplitConfig = Field(default_factory=SplitConfig)
     """Train / val / test assignment of speakers."""
     sync: SyncConfig = Field(default_factory=SyncConfig)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ from pdfgc.train.reader.batch import batch_to_device
 from pdfgc.train.reader.loader import build_loader, build_val_loader, expand_shards
 from pdfgc.train.reader.splits import select_split
 from pdfgc.train.task_base import StageTask, WrapFn
+
+if TYPE_CHECKING:
+    from pdfgc.eval.curves import ValidationCurves
 
 _logger = logging.getLogger(__name__)
 
@@ -162,7 +165,8 @@ def train_stage(
     ema = GeneratorEma(task, cfg.train.ema_decay) if cfg.train.ema_decay else None
     checkpointer = Checkpointer(layout.checkpoints, cfg.train.checkpoint_every, cfg.train.keep_last, dist_info)
     progress = checkpointer.resume(task, ema)
-    run = StageRun(cfg, task, checkpointer, ema, logger, dist_info, progress)
+    run = StageRun(cfg, task, checkpointer, ema, logger, dist_info, progress,
+                   _validation_curves(cfg, task, request.shards, dist_info))
     metrics: dict[str, float] = {}
     if progress.step >= last_step:
         _logger.info("stage %s is complete (step %d of %d); nothing to train", request.stage, progress.step, last_step)
@@ -189,6 +193,17 @@ class StageRun:
     logger: MetricLogger
     dist_info: DistInfo
     progress: TrainProgress
+    curves: ValidationCurves | None = None
+    """Validation curves every ``train.eval_every`` steps (rank 0 only; None when off)."""
+
+
+def _validation_curves(cfg: PdfgcConfig, task: StageTask, shards: str | list[str], dist_info: DistInfo) -> ValidationCurves | None:
+    """Rank 0's curves when ``train.eval_every`` is on (imported only then: the measuring code is heavy)."""
+    if cfg.train.eval_every <= 0 or dist_info.rank != 0:
+        return None
+    from pdfgc.eval.curves import ValidationCurves
+
+    return ValidationCurves.build(cfg, task, shards)
 
 
 def _run_steps(run: StageRun, loader: Any, last_step: int) -> dict[str, float]:
@@ -213,6 +228,8 @@ def _run_steps(run: StageRun, loader: Any, last_step: int) -> dict[str, float]:
         checkpointer.observe(losses.get("loss"))  # this rank's loss: only rank 0's choice of best.pt counts
         if cfg.train.image_every > 0 and step % cfg.train.image_every == 0:
             _log_images(task, batch, step, logger)
+        if run.curves is not None:
+            run.curves.maybe_log(task, step, logger, dist_info.device)
         if checkpointer.should_save(step, last_step) and step % stage_config(cfg, task.stage).grad_accum == 0:
             checkpointer.save(task, progress, config, ema)
     return metrics
