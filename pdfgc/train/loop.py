@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from pdfgc.config import PdfgcConfig
 from pdfgc.train.reader.loader import batch_to_device, build_loader, stage_config
 from pdfgc.errors import PdfgcError
+from pdfgc.storage import RunStore
 from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, save_export
 from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
 from pdfgc.train.metrics import MetricLogger, NullLogger, peak_memory_mb
@@ -141,8 +142,12 @@ def train_stage(
     init_from: Path | None = None, critic_from: Path | None = None, logger: MetricLogger | None = None,
     max_steps: int | None = None, task_factory: TaskFactory | None = None,
 ) -> StageResult:
-    """Train one stage (or resume it from ``OUT/checkpoints/latest.pt``) and write ``OUT/export.pt``."""
-    out = Path(out_dir)
+    """Train one stage (or resume it from ``OUT/checkpoints/latest.pt``) and write ``OUT/export.pt``.
+
+    ``out_dir`` may be an fsspec URL (``s3://...``): the stage then works in that URL's local
+    working folder and uploads checkpoints and the export there (``pdfgc.storage``)."""
+    store = RunStore.at(out_dir)
+    out = store.local
     dist_info = init_distributed(cfg.train.backend)
     logger = logger if logger is not None and dist_info.rank == 0 else NullLogger()
     seed_everything(cfg.train.seed, dist_info.rank, cfg.train.deterministic)
@@ -150,14 +155,15 @@ def train_stage(
     task = build(stage, cfg, dist_info.device, make_wrap(dist_info), init_from, critic_from)
     last_step = max_steps if max_steps is not None else stage_config(cfg, stage).steps
     ema = GeneratorEma(task, cfg.train.ema_decay) if cfg.train.ema_decay else None
-    checkpointer = Checkpointer(out / "checkpoints", cfg.train.checkpoint_every, cfg.train.keep_last, dist_info)
+    checkpointer = Checkpointer(out / "checkpoints", cfg.train.checkpoint_every, cfg.train.keep_last, dist_info,
+                                store.child("checkpoints"))
     progress = checkpointer.resume(task, ema)
     loader = build_loader(shards, stage, cfg, dist_info.rank, dist_info.world_size, cfg.train.seed,
                           start_step=progress.step, num_batches=max(0, last_step - progress.step))
     if progress.step == 0:
         logger.log_params(cfg.to_flat_dict())
     metrics = _run_steps(task, loader, progress, last_step, checkpointer, ema, logger, cfg, dist_info)
-    return _finish(task, out, shards, progress, checkpointer, ema, logger, cfg, metrics, dist_info)
+    return _finish(task, store, shards, progress, checkpointer, ema, logger, cfg, metrics, dist_info)
 
 
 def _run_steps(
@@ -203,20 +209,21 @@ def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig
 
 
 def _finish(
-    task: StageTask, out: Path, shards: str | list[str], progress: TrainProgress, checkpointer: Checkpointer, ema: GeneratorEma | None,
+    task: StageTask, store: RunStore, shards: str | list[str], progress: TrainProgress, checkpointer: Checkpointer, ema: GeneratorEma | None,
     logger: MetricLogger, cfg: PdfgcConfig, metrics: dict[str, float], dist_info: DistInfo,
 ) -> StageResult:
-    if not checkpointer.latest_path.exists():  # checkpoints live on a filesystem all ranks share
+    if checkpointer.saved_step != progress.step:  # decided alike on every rank, shared disk or not
         checkpointer.save(task, progress, cfg.model_dump(mode="json"), ema)
     if ema is not None:
         ema.copy_to_modules()
-    export_path = out / EXPORT_NAME
+    export_path = store.local / EXPORT_NAME
     if dist_info.rank == 0:
         held_out = evaluate_held_out(task, shards, cfg, dist_info)
         if held_out:
             logger.log_metrics(held_out, progress.step)
             metrics = {**metrics, **held_out}
         save_export(export_path, task.stage, cfg.model_dump(mode="json"), task.export(), progress.step)
+        store.upload(EXPORT_NAME)
         logger.log_artifact(export_path)
         logger.log_artifact(checkpointer.latest_path)
     _logger.info("stage %s finished at step %d", task.stage, progress.step)

@@ -59,6 +59,7 @@ from pdfgc.config import PdfgcConfig, StageConfig
 from pdfgc.train.reader.tarstream import iter_regular_members
 from pdfgc.preprocess.writer import check_member_name
 from pdfgc.errors import InputError, UnsafeShardError
+from pdfgc.storage import is_remote, list_urls
 from pdfgc.train.task_base import STAGES
 
 _logger = logging.getLogger(__name__)
@@ -101,12 +102,14 @@ class RateLimitedLogAndContinue:
 
 
 def expand_shards(shards: str | list[str]) -> list[str]:
-    """Brace patterns, folders (their ``*.tar`` sorted) and lists, in order, as URLs."""
+    """Brace patterns, folders (their ``*.tar`` sorted; local or fsspec URLs) and lists, in order, as URLs."""
     items = [shards] if isinstance(shards, str) else list(shards)
     urls: list[str] = []
     for item in items:
         if "://" not in item and os.path.isdir(item):
             urls.extend(sorted(glob.glob(os.path.join(item, "*.tar"))))
+        elif is_remote(item) and not item.endswith(".tar") and "{" not in item:  # a remote folder
+            urls.extend(list_urls(item, "*.tar"))
         else:
             urls.extend(braceexpand.braceexpand(item))
     missing = [u for u in urls if "://" not in u and not os.path.isfile(u)]

@@ -28,6 +28,7 @@ from pdfgc.models.critics import (
     build_critics,
     freeze_module,
 )
+from pdfgc.storage import fetch_file, is_remote
 from pdfgc.train.checkpoint import EXPORT_FORMAT
 from pdfgc.train.task_base import WrapFn
 
@@ -44,9 +45,9 @@ STAGE_MODULES = {
 # ----------------------------------------------------------------------------- shared helpers
 
 
-def load_export(path: Path) -> dict[str, Any]:
-    """Read a stage export (``pdfgc-export/1``) without unpickling anything."""
-    path = Path(path)
+def load_export(path: Path | str) -> dict[str, Any]:
+    """Read a stage export (``pdfgc-export/1``, a local path or an fsspec URL) without unpickling anything."""
+    path = fetch_file(str(path)) if is_remote(path) else Path(path)
     if not path.is_file():
         raise InputError(f"stage export not found: {path}")
     export = torch.load(path, map_location="cpu", weights_only=True)
