@@ -104,6 +104,14 @@ def _add_config(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser
     s.set_defaults(func=_run_config_show, default_config="paper")
 
 
+def _add_infra(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("infra", help="cluster launch files")
+    isub = p.add_subparsers(dest="infra_command", required=True)
+    r = isub.add_parser("render", parents=[parent], help="render infra/ (SLURM, Kubernetes, Dask) from the config")
+    r.add_argument("--out", type=Path, default=Path("infra"), help="folder to write into (default: infra)")
+    r.set_defaults(func=_run_infra_render, default_config="infra/cluster.yaml")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pdfgc",
@@ -111,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parent = _config_parent()
-    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_model, _add_config):
+    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_model, _add_config,
+                _add_infra):
         add(sub, parent)
     return parser
 
@@ -130,6 +139,16 @@ def _run_model_summary(args: argparse.Namespace) -> int:
     from pdfgc.models.summary import summarize
 
     print(summarize(_load(args).model))
+    return 0
+
+
+def _run_infra_render(args: argparse.Namespace) -> int:
+    from flows.infra import render_all
+    from pdfgc.infra.render import write_files
+
+    source = args.config or args.default_config
+    for path in write_files(render_all(_load(args), source), args.out):
+        print(path)
     return 0
 
 

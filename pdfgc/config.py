@@ -218,6 +218,34 @@ class ComputeConfig(Section):
     (docs/OPERATIONS.md)."""
 
 
+class InfraConfig(Section):
+    """Cluster launch files that ``pdfgc infra render`` writes into ``infra/`` (never edited by hand)."""
+
+    image: str = "pdfgc:latest"
+    """Container image of Kubernetes pods (built from ``infra/docker/Dockerfile``)."""
+    run_url: str = "s3://bucket/pdfgc-runs/exp1"
+    """Run folder of the rendered training job: an fsspec URL, so that nodes share no disk."""
+    shards_url: str = "s3://bucket/pdfgc-shards"
+    """Shards the rendered training job reads."""
+    slurm_partition: str = "gpu"
+    slurm_time: str = "72:00:00"
+    """Wall-clock limit of the training job (``--time``)."""
+    gpus_per_node: int = Field(8, ge=0)
+    cpus_per_node: int = Field(64, ge=1)
+    memory_gb: int = Field(512, ge=1)
+    """Memory per training node (GB)."""
+    rdzv_port: int = Field(29500, ge=1024, le=65535)
+    """Port of the c10d rendezvous on the first node."""
+    k8s_kind: Literal["PyTorchJob", "Job"] = "PyTorchJob"
+    """'PyTorchJob': the Kubeflow training operator; 'Job': an Indexed Job plus a headless Service."""
+    k8s_namespace: str = "default"
+    dask_workers: int = Field(16, ge=1)
+    """Worker pods of the Kubernetes Dask cluster."""
+    dask_worker_processes: int = Field(8, ge=1)
+    """Single-threaded Dask worker processes per pod (one per core)."""
+    dask_worker_memory_gb: int = Field(26, ge=1)
+
+
 class PdfgcConfig(Section):
     """The whole configuration tree."""
 
@@ -228,6 +256,7 @@ class PdfgcConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    infra: InfraConfig = Field(default_factory=InfraConfig)
 
     def to_flat_dict(self) -> dict[str, Any]:
         """``{"data.fps": 25, ...}``: the shape MLflow params want."""
