@@ -18,21 +18,26 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.train.cli import stages_for
+from pdfgc.stages import select_stages
 from pdfgc.train.launch import launch_stage, train_all
+from pdfgc.train.loop import StageResult
+from pdfgc.train.plan import StageLaunch, Topology, TrainPlan
 
 
-@task(cache_policy=NO_CACHE, task_run_name="stage-{stage}")
-def run_stage(config_path: Path, stage: str, shards: str, out_dir: Path, **kwargs: Any):
-    return launch_stage(config_path, stage, shards, out_dir, **kwargs)
+@task(cache_policy=NO_CACHE, task_run_name="stage-{launch.request.stage}")
+def run_stage(launch: StageLaunch) -> StageResult:
+    return launch_stage(launch)
+
+
+def plan_for(shards: str, out: Path, cfg: PdfgcConfig, stage: str, max_steps: int | None) -> TrainPlan:
+    """The stages of ``stage`` (a name or ``all``) with the config's topology."""
+    topology = Topology(nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes)
+    return TrainPlan(select_stages(stage), str(shards), Path(out), topology, max_steps)
 
 
 @flow(name="train", log_prints=True)
 def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None) -> dict[str, Any]:
-    summary = train_all(
-        cfg, stages_for(stage), shards, out, nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes,
-        max_steps=max_steps, run_stage=run_stage,
-    )
+    summary = train_all(cfg, plan_for(shards, out, cfg, stage, max_steps), run_stage=run_stage)
     print(f"trained stages {', '.join(summary.child_run_ids)}; registered {summary.registered_model_uri}")
     return {
         "tracking_uri": summary.tracking_uri,
