@@ -74,7 +74,11 @@ def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
     p.add_argument("--nproc", type=positive_int, default=None, help="processes per node (default: config)")
     p.add_argument("--nnodes", type=positive_int, default=None, help="nodes (default: config)")
-    p.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder")
+    p.add_argument("--node-rank", type=int, default=0,
+                   help="this node's rank (0 hosts the rendezvous and owns the MLflow run; default 0)")
+    p.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+                   help="c10d rendezvous of a multi-node run (default: train.rdzv_endpoint, on 127.0.0.1)")
+    p.add_argument("--out", default="runs/train", help="run folder or fsspec URL (s3://...)")
     p.set_defaults(func=_run_train, default_config="paper")
 
 
@@ -184,7 +188,11 @@ def _run_train(args: argparse.Namespace) -> int:
         cfg.train.nproc_per_node = args.nproc
     if args.nnodes:
         cfg.train.nnodes = args.nnodes
-    train(args.shards, args.out, cfg, stage=args.stage, max_steps=args.max_steps)
+    if args.rdzv_endpoint:
+        cfg.train.rdzv_endpoint = args.rdzv_endpoint
+    if not 0 <= args.node_rank < cfg.train.nnodes:
+        raise InputError(f"--node-rank {args.node_rank} is not in 0..{cfg.train.nnodes - 1} (--nnodes {cfg.train.nnodes})")
+    train(args.shards, args.out, cfg, stage=args.stage, max_steps=args.max_steps, node_rank=args.node_rank)
     return 0
 
 

@@ -51,8 +51,8 @@ TaskFactory = Callable[..., StageTask]
 
 @dataclass
 class StageResult:
-    export_path: Path
-    last_checkpoint: Path
+    export_path: Path | str
+    last_checkpoint: Path | str
     steps: int
     final_metrics: dict[str, float] = field(default_factory=dict)
 
