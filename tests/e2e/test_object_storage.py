@@ -25,6 +25,8 @@ ACCESS_KEY = "AKIAPDFGCE2E" + uuid.uuid4().hex[:8].upper()
 SECRET_KEY = "pdfgc-e2e-secret-" + uuid.uuid4().hex
 """Distinctive values, so that a leak into params, logs or stored files is found by search."""
 COMMAND_TIMEOUT = 300
+SHARED = Path(os.environ.get("PDFGC_SHARED_SAMPLES", Path(__file__).resolve().parents[3] / "shared" / "samples"))
+TEXT_SUFFIXES = {".json", ".jsonl", ".yaml", ".log", ".txt", ""}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def _s3(env: dict[str, str]):
 
 
 @pytest.fixture(scope="module")
-def mlflow_s3(tmp_path_factory: pytest.TempPathFactory, s3_env: dict[str, str]) -> Iterator[str]:
+def mlflow_s3(tmp_path_factory: pytest.TempPathFactory, s3_env: dict[str, str]) -> Iterator[tuple[str, Path]]:
     """``mlflow server`` on 127.0.0.1: SQLite backend, artifacts proxied to s3://BUCKET/mlartifacts."""
     home = tmp_path_factory.mktemp("mlflow-s3")
     port = free_port()
@@ -64,7 +66,7 @@ def mlflow_s3(tmp_path_factory: pytest.TempPathFactory, s3_env: dict[str, str]) 
                "--artifacts-destination", f"s3://{BUCKET}/mlartifacts"]
     uri = f"http://127.0.0.1:{port}"
     with serving(command, s3_env, home, f"{uri}/health", "mlflow server"):
-        yield uri
+        yield uri, home
 
 
 def _pdfgc(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> str:
@@ -76,20 +78,65 @@ def _pdfgc(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> str:
     return result.stdout
 
 
+def _secret_leaks(folders: list[Path]) -> list[str]:
+    """Files under ``folders`` whose text holds the secret key or the access key id."""
+    leaks = []
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file() and path.suffix in TEXT_SUFFIXES and path.stat().st_size < 50_000_000:
+                text = path.read_bytes()
+                if SECRET_KEY.encode() in text or ACCESS_KEY.encode() in text:
+                    leaks.append(str(path))
+    return leaks
+
+
 def test_preprocess_train_resume_and_synthesize_on_object_storage(
-    s3_env: dict[str, str], mlflow_s3: str, sample_set: Path, tmp_path: Path,
+    s3_env: dict[str, str], mlflow_s3: tuple[str, Path], sample_set: Path, prefect_server: str, tmp_path: Path,
 ) -> None:
     from mlflow import MlflowClient
 
+    tracking_uri, mlflow_home = mlflow_s3
     s3 = _s3(s3_env)
     s3.put(str(sample_set), f"{BUCKET}/raw", recursive=True)
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = {**s3_env, "PDFGC_MIRROR_ROOT": str(tmp_path / "machine-a")}
+    env = {**s3_env, "PDFGC_MIRROR_ROOT": str(tmp_path / "machine-a"), "PREFECT_API_URL": prefect_server}
     shards, run = f"s3://{BUCKET}/shards", f"s3://{BUCKET}/runs/r1"
     tiny = ["--config", "tiny", "--set", "compute.processes=false", "--set", "compute.n_workers=2"]
 
     _pdfgc(["preprocess", f"s3://{BUCKET}/raw", "--out", shards, *tiny], env, tmp_path, logs / "preprocess.log")
     names = [Path(p).name for p in s3.ls(f"{BUCKET}/shards")]
     assert "manifest.parquet" in names and any(n.endswith(".tar") for n in names)
-    assert not list((tmp_path / "machine-a").rglob("*.tar")), "the working folder keeps no shard"
+
+    train = ["train", "--shards", shards, "--out", run, "--stage", "2", "--nproc", "2", "--config", "tiny",
+             "--set", f"tracking.uri={tracking_uri}", "--set", "train.checkpoint_every=1", "--set", "train.image_every=2"]
+    _pdfgc([*train, "--max-steps", "2"], env, tmp_path, logs / "train.log")
+    stage = f"{BUCKET}/runs/r1/stage_2"
+    assert s3.cat(f"{stage}/checkpoints/latest.pt") == s3.cat(f"{stage}/checkpoints/step_00000002.pt")
+    assert {"export.pt", "stage_result.json", "mlflow_run.json", "metrics.jsonl"} <= {Path(p).name for p in s3.ls(stage)}
+    assert s3.exists(f"{BUCKET}/runs/r1/summary.json") and s3.exists(f"{BUCKET}/runs/r1/config.yaml")
+    assert not list((tmp_path / "machine-a").rglob("*.tar")), "shards are streamed, never copied to the machine"
+
+    fresh = {**env, "PDFGC_MIRROR_ROOT": str(tmp_path / "machine-b")}
+    _pdfgc([*train, "--max-steps", "4"], fresh, tmp_path, logs / "resume.log")
+    assert "resumed from" in (logs / "resume.log").read_text()
+    assert json.loads(s3.cat(f"{stage}/stage_result.json"))["steps"] == 4
+
+    client = MlflowClient(tracking_uri)
+    run_id = json.loads(s3.cat(f"{stage}/mlflow_run.json"))["run_id"]
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2, 3, 4]
+    stored = s3.find(f"{BUCKET}/mlartifacts")
+    assert any(p.endswith("/model/export.pt") for p in stored), "registered model's files on s3://"
+    assert any(p.endswith(".png") for p in stored) and any(p.endswith("/checkpoints/latest.pt") for p in stored)
+    assert client.get_model_version("pdfgc-generator", "2").tags["stage"] == "2"
+
+    portrait, audio = SHARED / "images" / "PD-FGC-inference__anne.png", SHARED / "videos" / "video-retalking__2.mp4"
+    video = tmp_path / "from-s3.mp4"
+    _pdfgc(["synthesize", "--model", f"{run}/stage_2/export.pt", "--portrait", str(portrait), "--audio", str(audio),
+            "--out", str(video)], fresh, tmp_path, logs / "synthesize.log")
+    assert video.stat().st_size > 0
+
+    for run_info in client.search_runs([client.get_experiment_by_name("pdfgc").experiment_id]):
+        values = " ".join(str(v) for v in run_info.data.params.values())
+        assert SECRET_KEY not in values and ACCESS_KEY not in values
+    assert not _secret_leaks([tmp_path, mlflow_home]), "a credential reached a log or a stored file"
