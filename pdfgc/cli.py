@@ -84,7 +84,7 @@ def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
 
 def _add_synthesize(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("synthesize", parents=[parent], help="portrait + audio (+ driver videos) -> mp4")
-    p.add_argument("--model", required=True, help="export.pt path or models:/NAME/VERSION")
+    p.add_argument("--model", required=True, help="export.pt path or URL (s3://...), or models:/NAME/VERSION")
     p.add_argument("--portrait", type=Path, required=True, help="source portrait image")
     p.add_argument("--audio", type=Path, required=True, help="audio or video file whose sound drives the lips")
     p.add_argument("--pose", type=Path, default=None, help="video driving head pose (default: portrait, still)")
