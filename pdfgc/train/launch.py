@@ -41,6 +41,7 @@ from pdfgc.train.plan import (
     TrainPlan,
 )
 from pdfgc.train.reader.loader import expand_shards
+from pdfgc.train.torchrun import loopback_host_port
 
 _logger = logging.getLogger(__name__)
 
@@ -143,10 +144,11 @@ def _failure(stage: str, returncode: int, tail: collections.deque[str]) -> Pdfgc
 def stage_environment(launch: StageLaunch) -> dict[str, str]:
     """torchrun's environment: ours, one thread per rank, no telemetry, then ``train.env``.
 
-    On one node gloo's sockets stay on the loopback interface (unless the user names one)."""
+    On one node, or several meeting at a loopback endpoint, gloo's sockets stay on the loopback
+    interface (unless the user names one)."""
     env = {**os.environ, **CHILD_ENV}
     quiet_telemetry(env)
-    if launch.topology.nnodes == 1:
+    if launch.topology.nnodes == 1 or loopback_host_port(launch.topology.rdzv_endpoint):
         env.setdefault("GLOO_SOCKET_IFNAME", LOOPBACK_INTERFACE)
     return {**env, **launch.cfg.train.env}
 

@@ -6,6 +6,7 @@ losses."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -112,3 +113,9 @@ def test_two_nodes_match_one_node_and_a_killed_node_resumes(prefect_server: str,
     for step in range(1, STEPS + 1):
         assert two_nodes[step]["loss"] == expected[step]["loss"], f"step {step}"
         assert two_nodes[step]["loss_a2v"] == expected[step]["loss_a2v"], f"step {step}"
+
+    from mlflow import MlflowClient  # node 0 owns the parent run, whichever node global rank 0 landed on
+
+    summary = json.loads((out / "summary.json").read_text())
+    child = MlflowClient(summary["tracking_uri"]).get_run(summary["child_run_ids"]["2"])
+    assert child.data.tags["mlflow.parentRunId"] == summary["parent_run_id"]

@@ -104,3 +104,16 @@ def test_two_rank_info_is_not_needed_for_a_local_store(tmp_path: Path) -> None:
     rank0 = DistInfo(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"), distributed=False, backend=None)
     checkpointer = Checkpointer(tmp_path, every=1, keep_last=1, dist_info=rank0)
     assert checkpointer.store.remote is None and checkpointer.resume(_task(), None).step == 0
+
+
+def test_a_node_rank_outside_the_nodes_is_one_line_error(tmp_path: Path, capsys) -> None:
+    from pdfgc.cli import main
+
+    assert main(["train", "--shards", str(tmp_path), "--nnodes", "2", "--node-rank", "2", "--config", "tiny"]) == 2
+    assert "--node-rank 2 is not in 0..1" in capsys.readouterr().err
+
+
+def test_first_text_without_a_process_group_is_the_text_itself() -> None:
+    from pdfgc.train.distributed import first_text
+
+    assert first_text("run-1", torch.device("cpu")) == "run-1" and first_text(None, torch.device("cpu")) is None
