@@ -10,6 +10,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from pdfgc.integrations.mlflow_history import loss_curves
 from pdfgc.preprocess.writer import decode_frames, load_npy, read_sample_members
 from pdfgc.report import build_report
 
@@ -28,21 +29,6 @@ def shard_labels_and_thumbnails(shards: Path) -> tuple[dict[str, np.ndarray], li
             offsets = load_npy(sample["frame_offsets.npy"])
             thumbs.append(decode_frames(sample["frames.mjpeg"][: int(offsets[1])], offsets[:2])[0])
     return {k: np.concatenate(v) for k, v in labels.items() if v}, thumbs
-
-
-def loss_curves(tracking_uri: str, stage_run_ids: dict[str, str]) -> dict[str, dict[str, list[float]]]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    curves: dict[str, dict[str, list[float]]] = {}
-    for stage, run_id in stage_run_ids.items():
-        run = client.get_run(run_id)
-        keys = sorted(k for k in run.data.metrics if k.startswith("train/loss"))
-        curves[stage] = {
-            key.removeprefix("train/"): [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
-            for key in keys[:6]
-        }
-    return curves
 
 
 def _read_table(path: Path) -> pd.DataFrame:

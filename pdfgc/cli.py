@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pdfgc.config import PRESETS, PdfgcConfig, load_config
+from pdfgc.config import PRESETS, PdfgcConfig, explain_config, load_config
 from pdfgc.errors import InputError, PdfgcError
 from pdfgc.stages import ALL, STAGES
 from pdfgc.train.plan import positive_int
@@ -107,6 +107,7 @@ def _add_config(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser
     p = sub.add_parser("config", help="inspect the configuration")
     csub = p.add_subparsers(dest="config_command", required=True)
     s = csub.add_parser("show", parents=[parent], help="print the effective config as YAML")
+    s.add_argument("--explain", action="store_true", help="precede every key by its description")
     s.set_defaults(func=_run_config_show, default_config="paper")
 
 
@@ -137,7 +138,8 @@ def _load(args: argparse.Namespace) -> PdfgcConfig:
 
 
 def _run_config_show(args: argparse.Namespace) -> int:
-    print(_load(args).to_yaml(), end="")
+    cfg = _load(args)
+    print(explain_config(cfg) if args.explain else cfg.to_yaml(), end="")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pdfgc.errors import InputError
-from pdfgc.train.layout import EXPORT_NAME
+from pdfgc.export import EXPORT_NAME
 
 
 def download_export(uri: str, tracking_uri: str | None = None) -> Path:

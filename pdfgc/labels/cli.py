@@ -1,7 +1,7 @@
 """``pdfgc label FILE [--backend NAME] [--out F.jsonl]``: labels of one image or video as JSON lines.
 
-An image gives one line; a video gives one line per frame, decoded at ``LABEL_FPS`` by the
-ffmpeg binary into a rawvideo pipe and labelled frame by frame, so any length streams. Each
+An image gives one line; a video gives one line per frame, decoded at ``LABEL_FPS`` by
+``pdfgc.media.decode.iter_frames`` and labelled frame by frame, so any length streams. Each
 line holds the frame index, whether a face was found, and for a face: its box, the 68
 landmarks and the pose, blink, gaze and expression labels (conventions in docs/LABELS.md).
 NaN values (e.g. gaze with both eyes closed) are written as null.
@@ -13,26 +13,26 @@ import itertools
 import json
 import logging
 import math
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-import cv2
 import numpy as np
 
 from pdfgc.config import LabelsConfig
-from pdfgc.errors import ConfigError, InputError
+from pdfgc.errors import ConfigError, InputError, MediaError
 from pdfgc.io import atomic_path
 from pdfgc.labels.base import FaceLandmarker, Labeler
 from pdfgc.labels.registry import build_labelers, build_landmarker
+from pdfgc.media.decode import iter_frames
+from pdfgc.media.image import IMAGE_SUFFIXES, read_image
+from pdfgc.media.probe import probe_video
 
 _logger = logging.getLogger(__name__)
 
 LABEL_FPS = 25
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 POSE_KEYS = ("pitch", "yaw", "roll", "tx", "ty", "tz")
 BACKEND_FIELDS = {"dlib": "landmarks", "dlib-subpixel": "landmarks", "fan": "landmarks", "pnp": "pose", "deep3d": "pose", "emoca": "expression", "learned": "eyes"}
 """``--backend NAME`` -> the LabelsConfig field it selects."""
@@ -75,43 +75,13 @@ def frame_record(
     }
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3); InputError when it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _video_size(path: Path) -> tuple[int, int]:
-    """Displayed (width, height) of the first video stream, from ffprobe."""
-    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-               "stream=width,height:stream_side_data=rotation", "-of", "json", str(path)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    streams = json.loads(result.stdout or "{}").get("streams", []) if result.returncode == 0 else []
-    if not streams or not streams[0].get("width"):
-        raise InputError(f"{path}: not a readable image or video ({result.stderr.strip()[-200:]})")
-    stream = streams[0]
-    rotation = next((int(d.get("rotation", 0)) for d in stream.get("side_data_list", [])), 0)
-    width, height = int(stream["width"]), int(stream["height"])
-    return (height, width) if rotation % 180 else (width, height)
-
-
 def iter_video(path: Path) -> Iterator[np.ndarray]:
-    """RGB uint8 frames (H, W, 3) at LABEL_FPS, one at a time from an ffmpeg rawvideo pipe."""
-    width, height = _video_size(path)
-    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-vf", f"fps={LABEL_FPS}",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
-    frame_bytes = width * height * 3
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    """RGB uint8 frames (H, W, 3) at LABEL_FPS and the displayed size, one at a time."""
     try:
-        while len(buffer := process.stdout.read(frame_bytes)) == frame_bytes:
-            yield np.frombuffer(buffer, np.uint8).reshape(height, width, 3)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
+        info = probe_video(str(path), audio_required=False)
+        yield from iter_frames(str(path), info, LABEL_FPS, max(info.display_size))
+    except MediaError as exc:
+        raise InputError(f"{path}: not a readable image or video ({exc.reason})") from None
 
 
 def iter_input(path: Path) -> Iterator[np.ndarray]:

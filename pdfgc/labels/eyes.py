@@ -40,8 +40,8 @@ PUPIL_PERCENTILE = 30.0
 EYE_MARGIN_PX = 2
 PUPIL_REST_ACROSS = -0.16
 """Pupil offset across the corner axis (eye widths, negative = up) when looking straight ahead:
-the iris centre sits above the corner line. Measured as the mean on the two sample portraits
-under /work/shared/samples/images, whose subjects look into the camera."""
+the iris centre sits above the corner line. Measured as the mean on two real portraits whose
+subjects look into the camera (the test footage's ``images``)."""
 
 BLINK_SPEC = LabelSpec(
     name="blink",

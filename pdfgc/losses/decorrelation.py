@@ -1,8 +1,8 @@
-"""Stage 3's expression decorrelation (PDFGC.md "Stage 3"): window averaging and L_decor.
+"""Stage 3's expression decorrelation (PD-FGC paper, stage 3): window averaging and L_decor.
 
 Normaliser: L_decor is the *mean* of the squared entries of the D_e x D_a Pearson
-cross-correlation matrix, i.e. sum / (D_e * D_a) (the notes write sum / D with D_e = D_a = D;
-this differs from theirs by the factor 1/D and does not grow with the width). It lies in [0, 1].
+cross-correlation matrix, i.e. sum / (D_e * D_a). A sum / D normaliser (with D_e = D_a = D)
+would differ by the factor 1/D and grow with the width; this one lies in [0, 1].
 
 Memory banks: the batch is too small to estimate correlations, so two ``FeatureMemoryBank``s keep
 the M most recent expression and audio features. Order in a training step:

@@ -1,4 +1,4 @@
-"""L_mot (PDFGC.md "Stage 1") and L_con (PDFGC.md "Stage 3") with caller-given critics.
+"""L_mot (PD-FGC paper, stage 1) and L_con (stage 3) with caller-given critics.
 
 ``phi`` (3D-reconstruction features) and ``psi`` (emotion features) are frozen, differentiable
 callables, e.g. ``pdfgc.models.critics.Critics``. They may return a tensor (B, ...) or a tuple /

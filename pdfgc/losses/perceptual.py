@@ -1,4 +1,4 @@
-"""Perceptual losses: L_vgg (PDFGC.md "Stage 3") and an ST-LPIPS VGG16 alternative.
+"""Perceptual losses: L_vgg (PD-FGC paper, stage 3) and an ST-LPIPS VGG16 alternative.
 
 - ``VGG19Perceptual``: L_vgg = sum_i w_i * mean | VGG19_i(a) - VGG19_i(b) | over relu1_1 ...
   relu5_1 of an ImageNet VGG19, read from a torchvision-format state dict (``features.N.*`` keys,

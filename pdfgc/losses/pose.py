@@ -1,4 +1,4 @@
-"""L_pose (PDFGC.md "Stage 2"): || P_pred - P_gt ||_1 against the shards' pose labels."""
+"""L_pose (PD-FGC paper, stage 2): || P_pred - P_gt ||_1 against the shards' pose labels."""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ import numpy as np
 
 _logger = logging.getLogger(__name__)
 
-TEMPLATE_SIZE = 224
 TEMPLATE_POINTS = np.array([[87.0, 59.0], [137.0, 59.0], [112.0, 120.0]])  # (3, 2) in a 224 crop
 RELEASE_CROP = (16.0, 0.0, 192.0)
 """(x0, y0, side) of the sub-window ``img[0:192, 16:208]`` that PD-FGC resizes back to full size."""

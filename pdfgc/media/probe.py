@@ -56,11 +56,12 @@ class ProbeInfo:
         return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
 
 
-def probe_video(path: str, min_seconds: float = 0.0) -> ProbeInfo:
-    """Probe ``path``; raise ``MediaError`` with a quarantine reason when it is unusable."""
+def probe_video(path: str, min_seconds: float = 0.0, audio_required: bool = True) -> ProbeInfo:
+    """Probe ``path``; raise ``MediaError`` with a quarantine reason when it is unusable.
+    Without ``audio_required`` a silent video is usable (sample rate and channels 0)."""
     if os.path.exists(path) and os.path.getsize(path) == 0:
         raise MediaError(path, "empty_file")
-    info = _parse_report(path, _pyav_report(path) or _ffprobe_report(path))
+    info = _parse_report(path, _pyav_report(path) or _ffprobe_report(path), audio_required)
     if info.duration < min_seconds:
         raise MediaError(path, "too_short", f"{info.duration:.2f} s < {min_seconds:.2f} s")
     return info
@@ -128,14 +129,15 @@ def _probe_error(path: str, stderr: str) -> MediaError:
     return MediaError(path, "probe_failed", detail)
 
 
-def _parse_report(path: str, report: dict) -> ProbeInfo:
+def _parse_report(path: str, report: dict, audio_required: bool = True) -> ProbeInfo:
     streams = report.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover_art(s)), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     if video is None:
         raise MediaError(path, "no_video_stream")
-    if audio is None:
+    if audio is None and audio_required:
         raise MediaError(path, "no_audio")
+    audio = audio or {}
     fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
     base_fps = _rate(video.get("r_frame_rate")) or fps
     if fps <= 0:

@@ -142,13 +142,13 @@ class LabelCritic(nn.Module):
     """A CNN image (B,3,S,S) in [-1,1] -> standardised pose, expression, gaze, blink.
 
     Args:
-        cfg: the model section (``image_size``, ``base_channels``).
+        cfg: the model section (``net_image_size``, ``base_channels``).
         expression_dim: E, the width of the shards' ``expression`` label.
     """
 
     def __init__(self, cfg: ModelConfig, expression_dim: int) -> None:
         super().__init__()
-        self.trunk, feature_dim = _trunk(cfg.image_size, cfg.base_channels)
+        self.trunk, feature_dim = _trunk(cfg.net_image_size, cfg.base_channels)
         emotion_dim = feature_dim // EMOTION_FEATURE_DIVISOR
         self.emotion_branch = nn.Sequential(nn.Linear(feature_dim, emotion_dim), nn.LeakyReLU(0.2))
         self.expression_head = nn.Linear(emotion_dim, expression_dim)
@@ -200,7 +200,7 @@ def critic_metrics(pred: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
 
 @dataclass
 class Critics:
-    """The three frozen feature functions of PDFGC.md: phi and psi (L_mot), gaze (L_con).
+    """The three frozen feature functions of the PD-FGC losses: phi and psi (L_mot), gaze (L_con).
 
     With the trained backend, phi returns the standardised pose + expression predictions
     (B, 6+E), psi the emotion-branch feature (B, F_psi) and gaze the standardised gaze (B, 2):
@@ -284,3 +284,18 @@ def build_critics(cfg: PdfgcConfig, critic_state: dict[str, torch.Tensor] | None
             "OUT/critic/export.pt); run the 'critic' stage first"
         )
     return critics_from_label_critic(load_label_critic(cfg.model, critic_state))
+
+
+def fer_emotion_psi() -> FeatureFn:
+    """psi from fer's emotion network (``pdfgc.eval.nets.emotion.EmotionCritic``): the pooled
+    128-d feature of its last block, frozen, moved to the input's device on first use."""
+    from pdfgc.eval.nets.emotion import EmotionCritic
+
+    critic = EmotionCritic()
+
+    def psi(image: torch.Tensor) -> torch.Tensor:
+        if critic.grey.device != image.device:
+            critic.to(image.device)
+        return critic.features(image)  # (B, 128)
+
+    return psi

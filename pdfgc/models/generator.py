@@ -107,7 +107,7 @@ class StyledDecoder(nn.Module):
     """Appearance map (B, C_map, S/32, S/32) + style (B, style_dim) -> image (B, 3, S, S) in (-1, 1).
 
     Args:
-        cfg: the model section (``image_size``, ``base_channels``, ``app_map_channels``).
+        cfg: the model section (``net_image_size``, ``base_channels``, ``app_map_channels``).
         style_dim: width of the style vector.
     """
 
@@ -135,8 +135,8 @@ class StyledDecoder(nn.Module):
 
 
 def _check_size(cfg: ModelConfig) -> None:
-    if cfg.image_size % TOTAL_STRIDE:
-        raise ValueError(f"model.image_size={cfg.image_size} must be a multiple of {TOTAL_STRIDE}")
+    if cfg.net_image_size % TOTAL_STRIDE:
+        raise ValueError(f"model.net_image_size={cfg.net_image_size} must be a multiple of {TOTAL_STRIDE}")
 
 
 class Generator0(nn.Module):

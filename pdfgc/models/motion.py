@@ -77,7 +77,7 @@ class MotionEncoder(nn.Module):
     """E_mot: an identity-augmented frame (B,3,S,S) in [-1,1] -> unified motion feature (B, motion_dim).
 
     Args:
-        cfg: the model section (``image_size``, ``base_channels``, ``motion_dim``).
+        cfg: the model section (``net_image_size``, ``base_channels``, ``motion_dim``).
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -101,7 +101,7 @@ class MotionEncoder(nn.Module):
             nn.Conv2d(4 * width, HEATMAP_CHANNELS, 1),
         )
         self.to_map = nn.Conv2d(HEATMAP_CHANNELS, MOTION_MAP_CHANNELS, 3, stride=2, padding=1)
-        map_side = cfg.image_size // 8
+        map_side = cfg.net_image_size // 8
         self.fc = nn.Linear(MOTION_MAP_CHANNELS * map_side * map_side, cfg.motion_dim)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

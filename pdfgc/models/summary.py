@@ -20,7 +20,7 @@ MEL_BINS = 80
 
 def _example_calls(model: PDFGC, cfg: ModelConfig) -> dict[str, Callable[[], object]]:
     """One batch-1 forward per network at the preset resolution (K = 1 appearance frame)."""
-    size = cfg.image_size
+    size = cfg.net_image_size
     image = torch.zeros(1, 3, size, size)
     motion = torch.zeros(1, cfg.motion_dim)
     with torch.no_grad():
@@ -48,10 +48,10 @@ def count_flops(call: Callable[[], object]) -> int:
 
 
 def summarize(cfg: ModelConfig) -> str:
-    """A text table: network, parameters (M), GFLOPs of one batch-1 forward at ``cfg.image_size``."""
+    """A text table: network, parameters (M), GFLOPs of one batch-1 forward at ``cfg.net_image_size``."""
     model = build_model(cfg).eval()
     calls = _example_calls(model, cfg)
-    rows = [f"PD-FGC networks, preset {cfg.preset}, {cfg.image_size}x{cfg.image_size}, batch 1",
+    rows = [f"PD-FGC networks, preset {cfg.preset}, {cfg.net_image_size}x{cfg.net_image_size}, batch 1",
             f"{'network':<16} {'params (M)':>11} {'GFLOPs':>9}"]
     total_params = 0
     for name in NETWORK_NAMES:

@@ -41,6 +41,7 @@ from pdfgc.errors import MediaError
 from pdfgc.io import atomic_path, atomic_write_json
 from pdfgc.labels.base import FaceBox, FaceLandmarker, Labeler
 from pdfgc.labels.registry import build_labelers, build_landmarker, label_versions
+from pdfgc.shardformat import sanitize_key
 
 _logger = logging.getLogger(__name__)
 
@@ -342,8 +343,8 @@ def _build_sample(builder: _SampleBuilder, chunk: Chunk, total_frames: int | Non
     landmarks = np.stack([s.landmarks if s.landmarks is not None else np.full((68, 2), np.nan, np.float32)
                           for s in chunk.steps])  # (T, 68, 2)
     with timer("align"):
-        matrix = align.chunk_transform(landmarks, face_ok, cfg.data.crop_size, cfg.data.alignment, cfg.data.box_scale)
-        crops = np.stack([align.warp_crop(f, matrix, cfg.data.crop_size) for f in chunk.frames])  # (T, S, S, 3)
+        matrix = align.chunk_transform(landmarks, face_ok, cfg.data.shard_crop_size, cfg.data.alignment, cfg.data.box_scale)
+        crops = np.stack([align.warp_crop(f, matrix, cfg.data.shard_crop_size) for f in chunk.frames])  # (T, S, S, 3)
         crop_landmarks = align.transform_points(landmarks, matrix)  # (T, 68, 2)
     with timer("labels"):
         labels = _run_labelers(builder.labelers, crops, crop_landmarks, face_ok)
@@ -399,11 +400,11 @@ def _meta(builder: _SampleBuilder, chunk: Chunk, stop: int, matrix: np.ndarray, 
     spec, cfg = builder.spec, builder.cfg
     chunk_index = builder.result.n_samples
     return {
-        "key": writer.sanitize_key(f"{spec.speaker}_{spec.video}_{spec.clip}_{chunk_index:03d}"),
+        "key": sanitize_key(f"{spec.speaker}_{spec.video}_{spec.clip}_{chunk_index:03d}"),
         "uid": builder.result.uid, "speaker": spec.speaker, "video": spec.video, "clip": spec.clip,
         "source": spec.source, "source_sha256": builder.result.source_sha256, "extra": spec.extra,
         "chunk": chunk_index, "frame_start": chunk.start, "frame_end": stop, "n_frames": stop - chunk.start,
-        "face_frames": int(face_ok.sum()), "fps": cfg.data.fps, "crop_size": cfg.data.crop_size,
+        "face_frames": int(face_ok.sum()), "fps": cfg.data.fps, "crop_size": cfg.data.shard_crop_size,
         "image_format": cfg.data.image_format, "alignment": cfg.data.alignment,
         "transform": np.round(matrix, 6).tolist(), "label_versions": builder.versions,
         "quality": quality, "config_hash": cfg.digest(*CONFIG_SECTIONS),

@@ -1,8 +1,7 @@
-"""WebDataset tar samples: safe member names, deterministic headers, image and array encoding.
+"""WebDataset tar samples: deterministic headers, image and array encoding.
 
 A sample is a dict ``{field: bytes}`` stored as members ``{key}.{field}`` (``frames.mjpeg``,
-``mel.npy``, ``meta.json``, ...). Keys are sanitised to ``[A-Za-z0-9_-]`` so the first dot of a
-member name always separates key and field, as WebDataset expects.
+``mel.npy``, ``meta.json``, ...); the key and member-name rules are ``pdfgc.shardformat``'s.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,19 +18,12 @@ import cv2
 import numpy as np
 
 from pdfgc.errors import UnsafeShardError
+from pdfgc.shardformat import check_member_name, sanitize_key
 
 _logger = logging.getLogger(__name__)
 
-UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-PICKLE_LIKE_EXTENSIONS = (".pyd", ".pickle", ".pkl", ".pth", ".pt")
-"""Members that common readers would unpickle; shards never hold them."""
 MEMBER_MODE = 0o644
 IMAGE_EXTENSIONS = {"jpg": ".jpg", "webp": ".webp"}
-
-
-def sanitize_key(text: str) -> str:
-    """Replace every character outside ``[A-Za-z0-9_-]`` by ``-``."""
-    return UNSAFE_KEY_CHARS.sub("-", text)
 
 
 def encode_image(rgb: np.ndarray, image_format: str, quality: int) -> bytes:
@@ -107,14 +98,6 @@ class TarSampleWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def check_member_name(name: str) -> None:
-    """Raise UnsafeShardError for absolute names, ``..`` parts or pickle-like extensions."""
-    if name.startswith("/") or ".." in name or "\\" in name:
-        raise UnsafeShardError(f"member {name!r}: absolute path or '..' refused")
-    if name.lower().endswith(PICKLE_LIKE_EXTENSIONS):
-        raise UnsafeShardError(f"member {name!r}: pickle-like extension refused")
 
 
 def iter_tar_members(tar_path: str | Path) -> Iterator[tuple[str, bytes]]:

@@ -17,18 +17,19 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pdfgc.config import PdfgcConfig, config_from_tree, load_config
+from pdfgc.config import DataConfig, ModelConfig, config_from_tree, load_config
 from pdfgc.media.align import chunk_transform, warp_crop
 from pdfgc.media.audio import log_mel
 from pdfgc.media.decode import decode_audio, iter_frames
+from pdfgc.media.image import read_image
 from pdfgc.media.probe import probe_video
 from pdfgc.media.track import FaceTracker
 from pdfgc.errors import InputError, PdfgcError
+from pdfgc.export import load_export
 from pdfgc.io import atomic_path
 from pdfgc.labels.base import FaceLandmarker
 from pdfgc.labels.registry import build_landmarker
@@ -37,7 +38,6 @@ from pdfgc.models import PDFGC, build_model
 from pdfgc.storage import fetch_file, is_remote
 
 _logger = logging.getLogger(__name__)
-EXPORT_FORMAT = "pdfgc-export/1"
 BATCH = 16
 POSE_SMOOTH_FRAMES = 3
 LIP_SMOOTH_SIGMA = 1.0
@@ -65,19 +65,6 @@ TRACKER_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:")
 """Model URIs that MLflow resolves; other URLs of a ``.pt`` file are read with fsspec."""
 
 
-def load_export(path: Path) -> dict:
-    """A stage export (``torch.load(weights_only=True)``: tensors and plain values only)."""
-    try:
-        export = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"{path}: model file not found") from None
-    except Exception as exc:  # a corrupt or foreign file: say which and why, no traceback
-        raise PdfgcError(f"{path}: not a loadable pdfgc export ({type(exc).__name__}: {exc})") from None
-    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
-        raise PdfgcError(f"{path}: not a pdfgc export (expected format {EXPORT_FORMAT})")
-    return export
-
-
 def resolve_model(model: str | Path, tracking_uri: str | None) -> Path:
     """A local export path, a ``models:/`` / ``runs:/`` / ``mlflow-artifacts:`` URI downloaded
     from the tracker, or the URL of an export on object storage (``s3://.../export.pt``)."""
@@ -95,37 +82,30 @@ def resolve_model(model: str | Path, tracking_uri: str | None) -> Path:
     return Path(text)
 
 
-def build_trained_model(export: dict, cfg: PdfgcConfig) -> PDFGC:
-    model = build_model(cfg.model)
+def build_trained_model(export: dict, cfg: ModelConfig) -> PDFGC:
+    model = build_model(cfg)
     model.load_state_dict(export["model"])
     return model.eval()
 
 
-def read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def aligned_crops(frames: list[np.ndarray], landmarker: FaceLandmarker, cfg: PdfgcConfig, source: Path) -> np.ndarray:
+def aligned_crops(frames: list[np.ndarray], landmarker: FaceLandmarker, cfg: DataConfig, source: Path) -> np.ndarray:
     """Crops (N, S, S, 3) with one transform per clip, found as in preprocessing (detect every
     ``data.detect_every`` frames, landmark tracking in between)."""
-    tracker = FaceTracker(landmarker, cfg.data.detect_every, cfg.data.max_faces)
+    tracker = FaceTracker(landmarker, cfg.detect_every, cfg.max_faces)
     points = [tracker.step(frame).landmarks for frame in frames]
     found = np.array([p is not None for p in points])
     if not found.any():
         raise InputError(f"{source}: no face found")
     landmarks = np.stack([p if p is not None else np.zeros((68, 2), np.float32) for p in points])  # (N, 68, 2)
-    matrix = chunk_transform(landmarks, found, cfg.data.crop_size, cfg.data.alignment, cfg.data.box_scale)
-    return np.stack([warp_crop(frame, matrix, cfg.data.crop_size) for frame in frames])
+    matrix = chunk_transform(landmarks, found, cfg.shard_crop_size, cfg.alignment, cfg.box_scale)
+    return np.stack([warp_crop(frame, matrix, cfg.shard_crop_size) for frame in frames])
 
 
-def video_crops(path: Path, n_frames: int, landmarker: FaceLandmarker, cfg: PdfgcConfig) -> np.ndarray:
+def video_crops(path: Path, n_frames: int, landmarker: FaceLandmarker, cfg: DataConfig) -> np.ndarray:
     """The first ``n_frames`` aligned crops of a driver video; the last frame is held if it is shorter."""
     info = probe_video(str(path))
     frames = []
-    for frame in iter_frames(str(path), info, cfg.data.fps, cfg.data.max_decode_side):
+    for frame in iter_frames(str(path), info, cfg.fps, cfg.max_decode_side):
         frames.append(frame)
         if len(frames) == n_frames:
             break
@@ -229,10 +209,10 @@ def synthesize(
     path = resolve_model(model, tracking_uri)
     export = load_export(path)
     cfg = load_config(config_source, overrides) if config_source else config_from_tree(export["config"], overrides, str(path))
-    net = build_trained_model(export, cfg)
+    net = build_trained_model(export, cfg.model)
     landmarker = build_landmarker(cfg.labels)
-    size = cfg.model.image_size
-    portrait_crop = aligned_crops([read_image(inputs.portrait)], landmarker, cfg, inputs.portrait)
+    size = cfg.model.net_image_size
+    portrait_crop = aligned_crops([read_image(inputs.portrait)], landmarker, cfg.data, inputs.portrait)
     portrait = to_tensor(portrait_crop, size)[0]
     wave = decode_audio(str(inputs.audio), cfg.audio.sample_rate)
     n_frames = max(1, math.ceil(len(wave) / cfg.audio.sample_rate * cfg.data.fps))
@@ -241,7 +221,7 @@ def synthesize(
         lip = batched(net.audio_encoder, audio_windows(mel, n_frames, cfg.audio.window_frames))
     lip = gaussian_smooth(lip, LIP_SMOOTH_SIGMA) * gains.lip
     drivers = {
-        name: to_tensor(video_crops(path, n_frames, landmarker, cfg), size) if path else portrait.unsqueeze(0)
+        name: to_tensor(video_crops(path, n_frames, landmarker, cfg.data), size) if path else portrait.unsqueeze(0)
         for name, path in (("pose", inputs.pose), ("eyes", inputs.eyes), ("expression", inputs.expression))
     }
     factors = drive_factors(net, drivers, cfg.train.stage3.k_frames, n_frames)

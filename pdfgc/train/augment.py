@@ -1,10 +1,10 @@
 """Batched, on-device augmentations for PD-FGC training (torch only, seeded by a torch.Generator).
 
 - ``MotionAugment``: the identity-destroying but pose-keeping augmentation of the driving frame
-  before E_mot (PDFGC.md "Stage 1", after LPD): a small random scale about the image centre,
+  before E_mot (PD-FGC paper, stage 1, after LPD): a small random scale about the image centre,
   Gaussian blur, unsharp-mask sharpening, and colour jitter with the release's strengths
   (brightness 0.5, contrast 0.4, saturation 0.4, hue 0.4). Every sample draws its own parameters.
-- ``composite_eye_region``: the eye anchor v_a of L_eye (PDFGC.md "Stage 2"): the eye region of
+- ``composite_eye_region``: the eye anchor v_a of L_eye (PD-FGC paper, stage 2): the eye region of
   v1 pasted onto v2 through a soft mask built from the 68-point eye landmarks (36-47).
 
 Images are float (B, 3, S, S) in [-1, 1]; landmarks are (x, y) pixel coordinates of that image.

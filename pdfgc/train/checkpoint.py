@@ -1,8 +1,7 @@
 """Full training-state checkpoints for exact resume, and the stage export.
 
-A checkpoint holds every trainable module (unwrapped from DDP), the optimisers, schedulers, a
-grad scaler when the task has one, the task's own state (memory banks) when it has
-``state_dict``, the generator EMA, the step, samples seen, the resolved config and the RNG
+A checkpoint holds every trainable module (unwrapped from DDP), the optimisers, schedulers, the
+task's own state (memory banks) when it has ``state_dict``, the generator EMA, the step, samples seen, the resolved config and the RNG
 states of EVERY rank (torch, CUDA, numpy, python), gathered as tensors so that the file loads
 with ``torch.load(weights_only=True)``. Files: ``step_XXXXXXXX.pt`` (the last ``keep_last``
 kept), ``latest.pt`` and ``best.pt`` (lowest mean monitored loss since the previous save),
@@ -26,6 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.errors import PdfgcError
+from pdfgc.export import EXPORT_FORMAT
 from pdfgc.io import atomic_path
 from pdfgc.storage import RunStore
 from pdfgc.train.distributed import DistInfo, all_gather_tensor, barrier
@@ -34,7 +34,6 @@ from pdfgc.train.task_base import StageTask
 _logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "pdfgc-train/1"
-EXPORT_FORMAT = "pdfgc-export/1"
 LATEST_NAME = "latest.pt"
 BEST_NAME = "best.pt"
 STEP_PATTERN = "step_{:08d}.pt"
@@ -122,7 +121,6 @@ def collect_train_state(
     task: StageTask, progress: TrainProgress, config: dict[str, Any], ema: GeneratorEma | None,
     rng_states: list[dict[str, torch.Tensor]],
 ) -> dict[str, Any]:
-    scaler = getattr(task, "scaler", None)
     extra = task.state_dict() if hasattr(task, "state_dict") else None
     return {
         "format": CHECKPOINT_FORMAT,
@@ -132,7 +130,6 @@ def collect_train_state(
         "modules": {n: unwrap(m).state_dict() for n, m in task.trainable().items()},
         "optimizers": {n: o.state_dict() for n, o in task.optimizers().items()},
         "schedulers": {n: s.state_dict() for n, s in task.schedulers().items()},
-        "scaler": scaler.state_dict() if scaler is not None else None,
         "task_state": extra,
         "ema": ema.state_dict() if ema is not None else None,
         "config": config,
@@ -150,8 +147,6 @@ def restore_train_state(
         optimizer.load_state_dict(state["optimizers"][name])
     for name, scheduler in task.schedulers().items():
         scheduler.load_state_dict(state["schedulers"][name])
-    if state.get("scaler") is not None and getattr(task, "scaler", None) is not None:
-        task.scaler.load_state_dict(state["scaler"])
     if state.get("task_state") is not None and hasattr(task, "load_state_dict"):
         task.load_state_dict(state["task_state"])
     if ema is not None and state.get("ema") is not None:

@@ -15,9 +15,6 @@ import torch.distributed as dist
 
 _logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "gloo", "nccl")
-
-
 @dataclass(frozen=True)
 class DistInfo:
     rank: int
@@ -53,11 +50,6 @@ def init_distributed(backend_pref: str = "auto") -> DistInfo:
         dist.init_process_group(backend=backend, device_id=device if backend == "nccl" else None)
     _logger.info("rank %d/%d (local %d) on %s with %s", rank, world_size, local_rank, device, backend)
     return DistInfo(rank, local_rank, world_size, device, True, backend)
-
-
-def is_main() -> bool:
-    """True on global rank 0 (and in a plain single process)."""
-    return not dist.is_initialized() or dist.get_rank() == 0
 
 
 def barrier() -> None:

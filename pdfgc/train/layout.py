@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-EXPORT_NAME = "export.pt"
+from pdfgc.export import EXPORT_NAME
 
 
 @dataclass(frozen=True)

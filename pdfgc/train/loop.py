@@ -38,7 +38,8 @@ from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
 from pdfgc.train.layout import StageLayout
 from pdfgc.train.metrics import MetricLogger, NullLogger, peak_memory_mb
 from pdfgc.train.plan import DEFAULT_TASK_FACTORY, StageRequest
-from pdfgc.train.reader.loader import batch_to_device, build_loader
+from pdfgc.train.reader.batch import batch_to_device
+from pdfgc.train.reader.loader import build_loader, build_val_loader
 from pdfgc.train.task_base import StageTask, WrapFn
 
 _logger = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig
     if not hasattr(task, "evaluate"):
         return {}
     try:
-        batches = list(build_loader(shards, task.stage, cfg, 0, 1, cfg.train.seed, num_batches=VAL_BATCHES, split="val"))
+        batches = list(build_val_loader(shards, task.stage, cfg, VAL_BATCHES))
     except PdfgcError as exc:
         _logger.warning("stage %s: no held-out evaluation (%s)", task.stage, exc)
         return {}

@@ -34,11 +34,11 @@ class StageTask(Protocol):
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         """Forward, backward and optimiser steps (generator and discriminator) for one batch.
-        Returns detached scalars named after PDFGC.md (``loss``, ``loss_mot``, ``loss_a2v``...).
+        Returns detached scalars named after the paper's losses (``loss``, ``loss_mot``, ``loss_a2v``...).
 
         Every batch a task receives (here, in ``image_grid`` and ``evaluate``) is already on its
         device with images as float in [-1, 1]: the loop owns that move
-        (``pdfgc.train.reader.loader.batch_to_device``)."""
+        (``pdfgc.train.reader.batch.batch_to_device``)."""
         ...
 
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:

@@ -26,7 +26,8 @@ from pdfgc.config import PdfgcConfig
 from pdfgc.train.checkpoint import save_export
 from pdfgc.train.loop import autocast_for, seed_everything
 from pdfgc.train.metrics import peak_memory_mb
-from pdfgc.train.reader.loader import batch_to_device, build_loader
+from pdfgc.train.reader.batch import batch_to_device
+from pdfgc.train.reader.loader import build_loader
 from pdfgc.train.task_base import StageTask
 from pdfgc.train.tasks import build_task
 

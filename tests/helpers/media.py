@@ -24,4 +24,4 @@ def cut_clip(source: Path, target: Path, seconds: float = 2.0, size: str = "256:
 
 def tiny_config() -> PdfgcConfig:
     """The tiny preset with 1 s chunks and 128 px crops, so a 2 s clip gives two small samples."""
-    return load_config("tiny", ["data.chunk_frames=25", "data.crop_size=128"])
+    return load_config("tiny", ["data.chunk_frames=25", "data.shard_crop_size=128"])

@@ -1,8 +1,8 @@
 """A plain-torch ResNet-50 trunk whose parameter names match torchvision's.
 
-torchvision does not work with the CPU torch build used here (see DEPENDENCIES.md), and the
-licensed checkpoints (Deep3DFaceRecon) store torchvision-named ResNet-50 weights, so the trunk
-is written out here to load them.
+torchvision 0.28 does not load with the CPU torch 2.13 build (``operator torchvision::nms does
+not exist``), and the licensed checkpoints (Deep3DFaceRecon) store torchvision-named ResNet-50
+weights, so the trunk is written out here to load them.
 """
 
 from __future__ import annotations

@@ -23,19 +23,14 @@ The pipeline per rank (and per DataLoader worker) is a ``wds.DataPipeline``:
    JPEG frames straight into the batch, and ``with_epoch`` so that every rank yields exactly
    the same number of batches.
 
-Images travel as uint8 (3, S, S) tensors, 4 times lighter than float32 through the batch and
-the copy to the device; ``batch_to_device`` moves a batch and turns every uint8 tensor (an
-image, by this module's contract) into float in [-1, 1] there. At the paper preset (nine 224 px
-frames per stage-1 sample) float32 frames made the loader 2.4 times slower than the tar read.
+Frame choice lives in ``pdfgc.train.reader.plan``, batch decoding in ``pdfgc.train.reader.batch``.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
-import io
 import logging
-import math
 import os
 import random
 import re
@@ -43,42 +38,31 @@ import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 import braceexpand
-import cv2
 import fsspec
 import numpy as np
 import torch
-import torch.nn.functional as F
 import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from pdfgc.config import PdfgcConfig
 from pdfgc.errors import InputError, UnsafeShardError
-from pdfgc.preprocess.writer import check_member_name
+from pdfgc.shardformat import check_member_name
 from pdfgc.stages import stage_config
 from pdfgc.storage import is_remote, list_urls
+from pdfgc.train.reader.batch import BatchDecoder
+from pdfgc.train.reader.plan import StagePlanner, usable_frames
 from pdfgc.train.reader.tarstream import iter_regular_members
 
 _logger = logging.getLogger(__name__)
 
 VAL_FRACTION_DENOMINATOR = 10
 """1 sample in 10 (by key hash) is held out as ``split="val"``."""
-MEL_ROWS_PER_FRAME = 4
-LABEL_NAMES = ("pose", "expression", "gaze", "blink", "landmarks")
 ERROR_LOG_INTERVAL_S = 30.0
-REDUCED_DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                        8: cv2.IMREAD_REDUCED_COLOR_8}
-"""libjpeg scales in the DCT domain: decoding a 224 crop for a 64 model reads it at 112 (2x less work)."""
-NPY_MAGIC = b"\x93NUMPY"
-NPY_HEADER = re.compile(rb"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (False|True), 'shape': \(([\d, ]*)\), *\}")
-NPY_CACHE = "__npy__"
-"""Sample-dict key holding the arrays already parsed from the sample's .npy members."""
 WDS_META_MEMBER = re.compile(r"__[^/]*__($|/)")
 """Members webdataset's own tar reader skips (``__meta__`` style names)."""
-SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 
 
 class RateLimitedLogAndContinue:
@@ -221,100 +205,6 @@ def _select_split(samples: Iterable[dict[str, Any]], split: str) -> Iterator[dic
             yield sample
 
 
-def _load_npy(sample: dict[str, Any], name: str) -> np.ndarray:
-    """The sample's ``name.npy`` as an array, parsed once per sample (kept in the sample dict)."""
-    cache = sample.setdefault(NPY_CACHE, {})
-    if name in cache:
-        return cache[name]
-    payload = sample.get(f"{name}.npy")
-    if payload is None:
-        raise InputError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no {name}.npy")
-    try:
-        cache[name] = read_npy(payload)
-    except ValueError as exc:
-        raise InputError(f"{sample.get('__url__')}: {sample.get('__key__')}.{name}.npy: {exc}") from None
-    return cache[name]
-
-
-def read_npy(payload: bytes) -> np.ndarray:
-    """A read-only array from .npy bytes, never unpickling.
-
-    ``np.save``'s usual header is matched by a regex (``np.load`` parses it with
-    ``ast.literal_eval``, a fifth of the loader's time); any other header goes to
-    ``np.load(allow_pickle=False)``. Object dtypes are refused either way."""
-    match = None
-    if payload[:6] == NPY_MAGIC and payload[6] in (1, 2, 3):
-        length_bytes = 2 if payload[6] == 1 else 4
-        start = 8 + length_bytes
-        header_end = start + int.from_bytes(payload[8:start], "little")
-        match = NPY_HEADER.match(payload[start:header_end])
-    if match is None:
-        return np.load(io.BytesIO(payload), allow_pickle=False)
-    dtype = np.dtype(match.group(1).decode())
-    if dtype.hasobject:
-        raise ValueError("object arrays are refused")
-    shape = tuple(int(n) for n in match.group(3).split(b",") if n.strip())
-    flat = np.frombuffer(payload, dtype=dtype, count=math.prod(shape), offset=header_end)
-    return flat.reshape(shape, order="F" if match.group(2) == b"True" else "C")
-
-
-@dataclass(frozen=True)
-class FramePlan:
-    """Frames one sample contributes: ``driver`` is frame t; the lists depend on the stage."""
-
-    driver: int
-    others: tuple[int, ...] = ()
-    window: tuple[int, ...] = ()
-
-
-class StagePlanner:
-    """Chooses frames per stage from the usable-frame mask (no image decoding)."""
-
-    def __init__(self, stage: str, cfg: PdfgcConfig) -> None:
-        self.stage = stage
-        self.k_app = cfg.train.stage1.k_frames
-        self.k_window = cfg.train.stage3.k_frames
-
-    def __call__(self, face_ok: np.ndarray, rng: np.random.Generator) -> FramePlan | None:
-        ok = np.flatnonzero(face_ok)
-        if self.stage == "critic":
-            return FramePlan(int(rng.choice(ok))) if ok.size else None
-        if ok.size < 2:
-            return None
-        if self.stage == "3":
-            return self._plan_window(face_ok, ok, rng)
-        driver = int(rng.choice(ok))
-        rest = ok[ok != driver]
-        if self.stage == "2":
-            return FramePlan(driver, (int(rng.choice(rest)),))
-        return FramePlan(driver, self._pick(rest, self.k_app, rng))
-
-    def _plan_window(self, face_ok: np.ndarray, ok: np.ndarray, rng: np.random.Generator) -> FramePlan | None:
-        half = self.k_window // 2
-        centres = [t for t in ok if t - half >= 0 and t - half + self.k_window <= face_ok.size
-                   and face_ok[t - half : t - half + self.k_window].all()]
-        if not centres:
-            return None
-        driver = int(rng.choice(centres))
-        window = tuple(range(driver - half, driver - half + self.k_window))
-        return FramePlan(driver, self._pick(ok[ok != driver], self.k_app, rng), window)
-
-    @staticmethod
-    def _pick(candidates: np.ndarray, count: int, rng: np.random.Generator) -> tuple[int, ...]:
-        replace = candidates.size < count
-        return tuple(int(i) for i in rng.choice(candidates, size=count, replace=replace))
-
-
-def usable_frames(sample: dict[str, Any]) -> np.ndarray:
-    """Frames with a face and every label finite (T,) bool: a face can still lack a label,
-    e.g. gaze is NaN while both eyes are closed."""
-    usable = _load_npy(sample, "face_ok").astype(bool)
-    for name in LABEL_NAMES:
-        values = _load_npy(sample, name)
-        usable &= np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    return usable
-
-
 def _plan_samples(
     samples: Iterable[dict[str, Any]], planner: StagePlanner, seed: int, slot: ReaderSlot
 ) -> Iterator[dict[str, Any]]:
@@ -354,194 +244,32 @@ def _skip(samples: Iterable[dict[str, Any]], count: int) -> Iterator[dict[str, A
     yield from iterator
 
 
-ImageSource = Callable[[FramePlan], "int | tuple[int, ...]"]
-STAGE_IMAGES: dict[str, dict[str, ImageSource]] = {
-    "critic": {"image": attrgetter("driver")},
-    "1": {"driver": attrgetter("driver"), "app_frames": attrgetter("others")},
-    "2": {"frames": attrgetter("driver"), "frames2": lambda plan: plan.others[0]},
-    "3": {"driver": attrgetter("driver"), "app_frames": attrgetter("others"), "window": attrgetter("window")},
-}
-"""Each stage's image keys and the plan's frame (3, S, S) or frames (K, 3, S, S) behind them."""
-
-
-class BatchDecoder:
-    """Collation of planned samples: decodes only their planned frames and labels into the
-    stage's batch tensors.
-
-    Frames are written straight into their place in the batch: one write per frame, where
-    decoding per sample and then stacking wrote every 224 px frame twice. In a DataLoader worker
-    the batch is allocated in shared memory (as torch's ``default_collate`` does), so it reaches
-    the main process without another copy."""
-
-    def __init__(self, stage: str, cfg: PdfgcConfig) -> None:
-        self.stage = stage
-        self.size = cfg.model.image_size
-        self.window_frames = cfg.audio.window_frames
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        plans: list[FramePlan] = [s["__plan__"] for s in samples]
-        readers = [_FrameReader(s, _load_npy(s, "frame_offsets"), self.size) for s in samples]
-        batch: dict[str, Any] = {"key": [s["__key__"] for s in samples]}
-        for name, source in STAGE_IMAGES[self.stage].items():
-            batch[name] = self._images([source(plan) for plan in plans], readers)
-        extras = [self._sample_tensors(s, plan, reader.scale)  # known once a frame is decoded
-                  for s, plan, reader in zip(samples, plans, readers, strict=True)]
-        for name in extras[0]:
-            values = [e[name] for e in extras]
-            batch[name] = torch.stack(values, out=batch_buffer((len(values), *values[0].shape), values[0].dtype))
-        return batch
-
-    def _images(self, frames: list[int | tuple[int, ...]], readers: list[_FrameReader]) -> torch.Tensor:
-        per_sample = () if isinstance(frames[0], int) else (len(frames[0]),)
-        out = batch_buffer((len(frames), *per_sample, 3, self.size, self.size), torch.uint8)
-        for b, (indices, reader) in enumerate(zip(frames, readers, strict=True)):
-            single = isinstance(indices, int)
-            write_model_images(reader.decode((indices,) if single else indices), out[b : b + 1] if single else out[b])
-        return out
-
-    def _sample_tensors(self, sample: dict[str, Any], plan: FramePlan, scale: float) -> dict[str, torch.Tensor]:
-        labels = {name: _load_npy(sample, name) for name in LABEL_NAMES}
-        out = {name: torch.from_numpy(labels[name][plan.driver].astype(np.float32)) for name in LABEL_NAMES}
-        out["landmarks"] = out["landmarks"] * scale  # (68, 2) in S pixels
-        if self.stage == "2":
-            out["landmarks2"] = torch.from_numpy(labels["landmarks"][plan.others[0]].astype(np.float32)) * scale
-        if self.stage in ("2", "3"):
-            mel = _load_npy(sample, "mel")
-            out["mel"] = self._mel_window(mel, plan.driver)
-        if self.stage == "3":
-            out["mel_window"] = torch.stack([self._mel_window(mel, t) for t in plan.window])
-        return out
-
-    def _mel_window(self, mel: np.ndarray, t: int) -> torch.Tensor:
-        return torch.from_numpy(audio_window(mel, t, self.window_frames))
-
-
-def batch_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised batch tensor; in shared memory inside a DataLoader worker."""
-    if torch.utils.data.get_worker_info() is None:
-        return torch.empty(shape, dtype=dtype)
-    storage = torch.UntypedStorage._new_shared(math.prod(shape) * dtype.itemsize)
-    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
-
-
-def audio_window(mel: np.ndarray, t: int, window_frames: int) -> np.ndarray:
-    """Rows ``[4 (t - w//2), 4 (t - w//2 + w))`` of a (4T, 80) log-mel, zero-padded beyond the
-    chunk (DATA_FORMAT.md alignment rule), as float32 (1, 80, 4w)."""
-    first = MEL_ROWS_PER_FRAME * (t - window_frames // 2)
-    rows = MEL_ROWS_PER_FRAME * window_frames
-    out = np.zeros((rows, mel.shape[1]), dtype=np.float32)
-    lo, hi = max(first, 0), min(first + rows, mel.shape[0])
-    if hi > lo:
-        out[lo - first : hi - first] = mel[lo:hi]
-    return out.T[None]  # (1, 80, 20)
-
-
-class _FrameReader:
-    """Decodes single JPEG/WebP frames out of ``frames.mjpeg`` on demand, each once per sample."""
-
-    def __init__(self, sample: dict[str, Any], offsets: np.ndarray, size: int) -> None:
-        self.blob, self.offsets, self.size = sample["frames.mjpeg"], offsets, size
-        self.where = f"{sample.get('__url__')}: {sample.get('__key__')}.frames.mjpeg"
-        self.cache: dict[int, np.ndarray] = {}
-        self.width = 0
-
-    def decode(self, indices: tuple[int, ...]) -> list[np.ndarray]:
-        """Frames as BGR uint8 (H, W, 3), as cv2 decodes them."""
-        for t in indices:
-            if t not in self.cache:
-                self.cache[t] = self._decode(t)
-        return [self.cache[t] for t in indices]
-
-    @property
-    def scale(self) -> float:
-        """Model pixels per crop pixel (the frames' stored width, not their decoded one)."""
-        return self.size / self.width
-
-    def _decode(self, t: int) -> np.ndarray:
-        """Frame ``t``, JPEG scaled down in the DCT domain where that still leaves at least the
-        model size."""
-        encoded = np.frombuffer(self.blob[self.offsets[t] : self.offsets[t + 1]], dtype=np.uint8)
-        side = jpeg_width(encoded)
-        factor = reduction_factor(side, self.size) if side is not None else 1
-        bgr = cv2.imdecode(encoded, REDUCED_DECODE_FLAGS[factor])
-        if bgr is None:
-            raise InputError(f"{self.where}: frame {t} is not a decodable image")
-        self.width = side if side is not None else bgr.shape[1]
-        return bgr
-
-
-def batch_to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Tensors to ``device``; uint8 ones (images in [0, 255]) become float in [-1, 1] there."""
-    return {k: _value_to_device(v, device) for k, v in batch.items()}
-
-
-def _value_to_device(value: Any, device: torch.device) -> Any:
-    if not torch.is_tensor(value):
-        return value
-    value = value.to(device, non_blocking=True)
-    return value.float().div_(127.5).sub_(1.0) if value.dtype == torch.uint8 else value
-
-
-def write_model_images(frames: list[np.ndarray], out: torch.Tensor) -> None:
-    """BGR uint8 (H, W, 3) frames, as cv2 decodes them -> ``out[i]``, RGB uint8 (3, S, S)
-    (``batch_to_device`` scales them).
-
-    A frame at the model size is split into its planes in reverse order, straight into ``out``
-    (BGR -> RGB and channels-first in one pass, 4 times cheaper than converting and
-    transposing). Other frames get the antialiased bilinear resize that synthesis applies to its
-    crops (``pdfgc.synth.synthesize.to_tensor``), once per frame shape on channels-last data."""
-    size = out.shape[-1]
-    planes = out.numpy()
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for i, frame in enumerate(frames):
-        if frame.shape[:2] == (size, size):
-            cv2.split(frame, [planes[i, 2], planes[i, 1], planes[i, 0]])
-        else:
-            by_shape.setdefault(frame.shape, []).append(i)
-    for where in by_shape.values():
-        rgb = np.stack([cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB) for i in where])
-        images = torch.from_numpy(rgb).permute(0, 3, 1, 2)  # (N, 3, H, W)
-        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        for i, image in zip(where, images, strict=True):
-            out[i].copy_(image)
-
-
-def reduction_factor(side: int, size: int) -> int:
-    """The largest JPEG decode reduction (1, 2, 4, 8) that still leaves at least ``size`` pixels."""
-    return max(f for f in REDUCED_DECODE_FLAGS if side // f >= size or f == 1)
-
-
-def jpeg_width(encoded: np.ndarray) -> int | None:
-    """Width from a baseline/progressive JPEG's SOF header without decoding; None for other
-    formats (WebP) or an unreadable header, which are then decoded at full size."""
-    data = encoded.tobytes()
-    if data[:2] != b"\xff\xd8":
-        return None
-    pos = 2
-    while pos + 9 < len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker in SOF_MARKERS:
-            return int.from_bytes(data[pos + 7 : pos + 9], "big")
-        pos += 2 + length
-    return None
-
-
 def _batches_for_worker(total: int, worker: int, workers: int) -> int:
     """How many of batches ``0 .. total-1`` a DataLoader worker yields (round-robin order)."""
     return max(0, (total - worker + workers - 1) // workers)
 
 
+@dataclass(frozen=True)
+class StreamRequest:
+    """Which batches one rank reads: its place in the job, the data order's seed, where a
+    resumed run starts, how many batches, and the split ('train' or 'val')."""
+
+    rank: int
+    world_size: int
+    seed: int
+    start_step: int
+    num_batches: int
+    split: str
+
+
 class StageBatchStream(torch.utils.data.IterableDataset):
     """The per-reader pipeline; wrap in a DataLoader(batch_size=None) for worker processes."""
 
-    def __init__(self, urls: list[str], stage: str, cfg: PdfgcConfig, rank: int, world_size: int,
-                 seed: int, start_step: int, num_batches: int, split: str) -> None:
+    def __init__(self, urls: list[str], stage: str, cfg: PdfgcConfig, request: StreamRequest) -> None:
         super().__init__()
         self.urls, self.stage, self.cfg = urls, stage, cfg
-        self.rank, self.world_size, self.seed = rank, world_size, seed
-        self.start_step, self.num_batches, self.split = start_step, num_batches, split
+        self.rank, self.world_size, self.seed = request.rank, request.world_size, request.seed
+        self.start_step, self.num_batches, self.split = request.start_step, request.num_batches, request.split
         self.batch_size = stage_config(cfg, stage).batch_size
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -560,7 +288,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
             lambda s: _keep_slot_samples(s, slot, source.split_samples),
             _refuse_unsafe,
             lambda s: _select_split(s, self.split),
-            lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg), self.seed, slot),
+            lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg.train), self.seed, slot),
             lambda s: _require_samples(s, self.stage, self.split),
             wds.shuffle(self.cfg.train.shuffle_buffer, initial=self.cfg.train.shuffle_buffer,
                         rng=random.Random(self.seed * 7919 + slot.index)),
@@ -600,7 +328,7 @@ def _read_tars(source: Iterable[dict[str, Any]], handler: Callable[[Exception], 
 
 def build_loader(
     shards: str | list[str], stage: str, cfg: PdfgcConfig, rank: int, world_size: int, seed: int,
-    start_step: int = 0, num_batches: int | None = None, split: str = "train",
+    start_step: int = 0, num_batches: int | None = None,
 ) -> Iterable[dict[str, Any]]:
     """Batches for ``stage`` on this rank: exactly ``num_batches`` of them (default: the stage's
     remaining steps), the same stream for the same (shards, seed, rank, world_size), resumed
@@ -611,13 +339,22 @@ def build_loader(
     >>> loader = build_loader("data/pdfgc-{000000..000003}.tar", "1", cfg, rank=0, world_size=1, seed=0)
     >>> batch = next(iter(loader))  # batch["app_frames"]: (B, K, 3, S, S)
     """
-    if split not in ("train", "val"):
-        raise InputError(f"split must be 'train' or 'val', got {split!r}")
     total = stage_config(cfg, stage).steps if num_batches is None else start_step + num_batches
     if total - start_step < 1:  # WebDataset's with_epoch reads 0 batches as "no limit"
         raise InputError(f"stage {stage}: no batch left to read (step {start_step} of {total})")
-    stream = StageBatchStream(expand_shards(shards), stage, cfg, rank, world_size, seed,
-                              start_step, total - start_step, split)
+    request = StreamRequest(rank, world_size, seed, start_step, total - start_step, "train")
+    return _stream_loader(expand_shards(shards), stage, cfg, request)
+
+
+def build_val_loader(shards: str | list[str], stage: str, cfg: PdfgcConfig, num_batches: int) -> Iterable[dict[str, Any]]:
+    """``num_batches`` batches of the held-out split (1 sample in ``VAL_FRACTION_DENOMINATOR``),
+    read as one process with the config's seed."""
+    request = StreamRequest(0, 1, cfg.train.seed, 0, num_batches, "val")
+    return _stream_loader(expand_shards(shards), stage, cfg, request)
+
+
+def _stream_loader(urls: list[str], stage: str, cfg: PdfgcConfig, request: StreamRequest) -> Iterable[dict[str, Any]]:
+    stream = StageBatchStream(urls, stage, cfg, request)
     if cfg.train.num_workers == 0:
         return stream
     return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.train.num_workers,

@@ -14,8 +14,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from pdfgc.config import ModelConfig, PdfgcConfig, StageConfig
+from pdfgc.config import LabelsConfig, ModelConfig, PdfgcConfig, StageConfig
 from pdfgc.errors import InputError
+from pdfgc.export import load_export
 from pdfgc.losses.adversarial import (
     discriminator_hinge_loss,
     feature_matching_loss,
@@ -26,10 +27,9 @@ from pdfgc.models import build_model
 from pdfgc.models.critics import (
     Critics,
     build_critics,
+    fer_emotion_psi,
     freeze_module,
 )
-from pdfgc.storage import fetch_file, is_remote
-from pdfgc.train.checkpoint import EXPORT_FORMAT
 from pdfgc.train.task_base import WrapFn
 
 GRID_ROWS = 4
@@ -45,20 +45,9 @@ STAGE_MODULES = {
 # ----------------------------------------------------------------------------- shared helpers
 
 
-def load_export(path: Path | str) -> dict[str, Any]:
-    """Read a stage export (``pdfgc-export/1``, a local path or an fsspec URL) without unpickling anything."""
-    path = fetch_file(str(path)) if is_remote(path) else Path(path)
-    if not path.is_file():
-        raise InputError(f"stage export not found: {path}")
-    export = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
-        raise InputError(f"{path}: not a {EXPORT_FORMAT} stage export")
-    return export
-
-
-def labels_expression_dim(cfg: PdfgcConfig) -> int:
+def labels_expression_dim(cfg: LabelsConfig) -> int:
     """E, the width of the shards' ``expression`` label, from the configured label backend."""
-    if cfg.labels.expression == "emoca":
+    if cfg.expression == "emoca":
         from pdfgc.labels.backends.emoca import EmocaExpressionLabeler as labeler
     else:
         from pdfgc.labels.expression import ExpressionLabeler as labeler
@@ -66,10 +55,9 @@ def labels_expression_dim(cfg: PdfgcConfig) -> int:
     return int(spec.shape[0])
 
 
-def build_container(cfg: PdfgcConfig, device: torch.device, init_from: Path | None) -> tuple[nn.Module, str | None]:
+def build_container(cfg: ModelConfig, device: torch.device, init_from: Path | None) -> tuple[nn.Module, str | None]:
     """The PDFGC container, loaded from ``init_from`` when given, and the stage that export came from."""
-
-    model = build_model(cfg.model)
+    model = build_model(cfg)
     if init_from is None:
         return model.to(device), None
     export = load_export(init_from)
@@ -86,6 +74,8 @@ def load_critics(cfg: PdfgcConfig, device: torch.device, critic_from: Path | Non
             raise InputError(f"{critic_from}: export holds no 'critic' state (not a critic-stage export)")
     critics = build_critics(cfg, state)
     critics.module.to(device)
+    if cfg.train.emotion_critic == "fer":
+        critics = dataclasses.replace(critics, psi=fer_emotion_psi())
     return critics
 
 
@@ -266,7 +256,7 @@ class TaskBase:
     def _setup_gan_stage(self, wrap: WrapFn, init_from: Path | None, critic_from: Path | None,
                          generator_side: tuple[str, ...]) -> None:
         """Stages 1 and 3: container, frozen critics, own modules, GAN losses, G and D optimisers."""
-        self.model, _ = build_container(self.cfg, self.device, init_from)
+        self.model, _ = build_container(self.cfg.model, self.device, init_from)
         critics = load_critics(self.cfg, self.device, critic_from)
         self.critics, self.critic = critics, critics.module
         self._own_stage_modules(wrap)

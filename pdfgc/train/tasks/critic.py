@@ -40,9 +40,9 @@ class CriticTask(TaskBase):
 
     def __init__(self, cfg: PdfgcConfig, device: torch.device, wrap: WrapFn, expression_dim: int | None = None) -> None:
         super().__init__(cfg, device)
-        width = expression_dim if expression_dim is not None else labels_expression_dim(cfg)
+        width = expression_dim if expression_dim is not None else labels_expression_dim(cfg.labels)
         self.critic = LabelCritic(cfg.model, width).to(device)
-        self.model, _ = build_container(cfg, torch.device("cpu"), init_from=None)
+        self.model, _ = build_container(cfg.model, torch.device("cpu"), init_from=None)
         self.critic_ddp = wrap(self.critic)
         self._add_optimizer("critic", [self.critic], cfg.train.critic)
 

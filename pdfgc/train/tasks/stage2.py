@@ -44,7 +44,7 @@ class Stage2Task(TaskBase):
         super().__init__(cfg, device)
         self.stage_cfg = cfg.train.stage2
         self.rank, self.world_size = rank, world_size
-        self.model, source_stage = build_container(cfg, device, init_from)
+        self.model, source_stage = build_container(cfg.model, device, init_from)
         self.pose_head_centred = source_stage in ("2", "3")
         self._own_stage_modules(wrap)
         self._add_optimizer("heads", list(self.trained.values()), self.stage_cfg)

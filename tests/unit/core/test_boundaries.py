@@ -6,7 +6,8 @@ import sys
 import pytest
 
 CORE_MODULES = ["pdfgc.config", "pdfgc.cli", "pdfgc.media", "pdfgc.preprocess", "pdfgc.labels", "pdfgc.models", "pdfgc.losses",
-                "pdfgc.train", "pdfgc.synth", "pdfgc.report"]
+                "pdfgc.train", "pdfgc.synth", "pdfgc.report", "pdfgc.export", "pdfgc.shardformat", "pdfgc.sample",
+                "pdfgc.integrations"]
 ENGINES = ("prefect", "dask", "distributed", "mlflow")
 
 

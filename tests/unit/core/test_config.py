@@ -8,7 +8,7 @@ from pdfgc.errors import ConfigError
 
 def test_tiny_inherits_paper_and_overrides_sizes():
     paper, tiny = load_config("paper"), load_config("tiny")
-    assert paper.model.image_size == 224 and tiny.model.image_size == 64
+    assert paper.model.net_image_size == 224 and tiny.model.net_image_size == 64
     assert tiny.audio == paper.audio  # tiny changes only what differs
     assert tiny.train.nproc_per_node == 2
 

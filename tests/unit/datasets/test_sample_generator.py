@@ -1,6 +1,6 @@
 """The sample set generator: real ffmpeg/espeak-ng/dlib on one short clip, checked against its truth."""
 
-import importlib.util
+import importlib
 import json
 import math
 import subprocess
@@ -10,8 +10,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-GENERATOR_PATH = REPO_ROOT / "datasets" / "sample" / "generate.py"
+from pdfgc.sample import clip as clip_plan
+from pdfgc.sample import portrait as photo_rig
+
 SIZE = 256
 SECONDS = 2.0
 N_FRAMES = 50
@@ -19,10 +20,7 @@ ROLL_TOLERANCE_DEG = 2.0
 
 
 def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sample_generate_under_test", GENERATOR_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("pdfgc.sample.generate")
 
 
 def _generate_one_clip(generator: ModuleType, out_dir: Path) -> list[Path]:
@@ -60,7 +58,7 @@ def decoded(clip: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def face_models(generator: ModuleType) -> tuple:
-    return generator._face_models()
+    return photo_rig._face_models()
 
 
 def _probe(path: Path) -> dict:
@@ -170,18 +168,18 @@ def test_second_call_does_not_rewrite(generator: ModuleType, clip: Path, sample_
 
 def test_frame_rms_by_hand(generator: ModuleType) -> None:
     audio = np.concatenate([np.full(640, 0.5), np.zeros(640), np.tile([0.3, -0.3], 320)]).astype(np.float32)
-    np.testing.assert_allclose(generator.frame_rms(audio, 3), [0.5, 0.0, 0.3], atol=1e-6)
+    np.testing.assert_allclose(clip_plan.frame_rms(audio, 3), [0.5, 0.0, 0.3], atol=1e-6)
 
 
 def test_mouth_from_rms_by_hand(generator: ModuleType) -> None:
     # 90th percentile of [0, .05, .1, .2, .4, .4, .4, .4, .4, .4] is 0.4; gate 0.1 -> (r/0.4 - 0.1) / 0.9
     rms = np.array([0.0, 0.05, 0.1, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4])
     expected = [0.0, (0.125 - 0.1) / 0.9, (0.25 - 0.1) / 0.9, (0.5 - 0.1) / 0.9, 1, 1, 1, 1, 1, 1]
-    np.testing.assert_allclose(generator.mouth_from_rms(rms), expected, atol=1e-9)
+    np.testing.assert_allclose(clip_plan.mouth_from_rms(rms), expected, atol=1e-9)
 
 
 def test_blink_profile_by_hand(generator: ModuleType) -> None:
-    openness = generator.blink_openness(np.random.default_rng(3), 50)
+    openness = clip_plan.blink_openness(np.random.default_rng(3), 50)
     closed = np.flatnonzero(openness < 1.0)
     length = len(closed)
     assert 3 <= length <= 5 and np.all(np.diff(closed) == 1)
@@ -192,8 +190,8 @@ def test_blink_profile_by_hand(generator: ModuleType) -> None:
 def test_mirrored_speaker_is_a_detectable_face(generator: ModuleType) -> None:
     mirrored = generator.speaker_look(1)
     assert mirrored.mirror and mirrored.speaker_id == "id00002"
-    portrait = generator._portrait(mirrored)
-    plain = generator._portrait(generator.speaker_look(0))
+    portrait = photo_rig._portrait(mirrored)
+    plain = photo_rig._portrait(generator.speaker_look(0))
     # mirroring swaps the image side of each eye: the subject's left eye (42-47) stays image right
     assert portrait.landmarks[42:48, 0].mean() > portrait.landmarks[36:42, 0].mean()
     assert portrait.photo_roll_deg == pytest.approx(-plain.photo_roll_deg, abs=1.5)

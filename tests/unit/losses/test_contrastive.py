@@ -1,4 +1,4 @@
-"""L_a2v / L_v2a and L_eye against the formulas of PDFGC.md, evaluated by hand."""
+"""L_a2v / L_v2a and L_eye against the formulas of the PD-FGC paper, evaluated by hand."""
 
 from __future__ import annotations
 

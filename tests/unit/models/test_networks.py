@@ -59,7 +59,7 @@ def test_container_exposes_every_network_by_name(tiny_model: PDFGC) -> None:
 
 
 def test_tiny_shapes_through_every_network(tiny_model: PDFGC, tiny_cfg: ModelConfig) -> None:
-    size, side = tiny_cfg.image_size, tiny_cfg.image_size // 32
+    size, side = tiny_cfg.net_image_size, tiny_cfg.net_image_size // 32
     app = tiny_model.app_encoder(_images(BATCH, K_FRAMES, 3, size, size))
     assert app.global_feat.shape == (BATCH, tiny_cfg.app_dim)
     assert app.spatial.shape == (BATCH, tiny_cfg.app_map_channels, side, side)
@@ -74,7 +74,7 @@ def test_tiny_shapes_through_every_network(tiny_model: PDFGC, tiny_cfg: ModelCon
 
 
 def test_generators_draw_images_in_range(tiny_model: PDFGC, tiny_cfg: ModelConfig) -> None:
-    size = tiny_cfg.image_size
+    size = tiny_cfg.net_image_size
     app = tiny_model.app_encoder(_images(BATCH, K_FRAMES, 3, size, size))
     frame0 = tiny_model.generator0(app, torch.randn(BATCH, tiny_cfg.motion_dim) * 10)
     frame = tiny_model.generator(app, **_factors(tiny_cfg, BATCH))
@@ -86,7 +86,7 @@ def test_generators_draw_images_in_range(tiny_model: PDFGC, tiny_cfg: ModelConfi
 
 def test_appearance_features_average_the_k_frames(tiny_model: PDFGC, tiny_cfg: ModelConfig) -> None:
     encoder = tiny_model.app_encoder.eval()
-    frames = _images(1, 2, 3, tiny_cfg.image_size, tiny_cfg.image_size)
+    frames = _images(1, 2, 3, tiny_cfg.net_image_size, tiny_cfg.net_image_size)
     with torch.no_grad():
         both = encoder(frames)
         first, second = encoder(frames[:, :1]), encoder(frames[:, 1:])
@@ -96,7 +96,7 @@ def test_appearance_features_average_the_k_frames(tiny_model: PDFGC, tiny_cfg: M
 
 
 def test_discriminator_scales_and_logits(tiny_model: PDFGC, tiny_cfg: ModelConfig) -> None:
-    outputs = tiny_model.discriminator(_images(BATCH, 3, tiny_cfg.image_size, tiny_cfg.image_size))
+    outputs = tiny_model.discriminator(_images(BATCH, 3, tiny_cfg.net_image_size, tiny_cfg.net_image_size))
     assert len(outputs) == tiny_cfg.disc_scales
     for scale in outputs:
         assert len(scale) == tiny_cfg.disc_layers + 2  # strided blocks, one stride-1 block, logits
@@ -105,13 +105,13 @@ def test_discriminator_scales_and_logits(tiny_model: PDFGC, tiny_cfg: ModelConfi
 
 def test_two_scale_discriminator_halves_the_image() -> None:
     cfg = load_config("tiny", ["model.disc_scales=2"]).model
-    outputs = build_model(cfg).discriminator(_images(1, 3, cfg.image_size, cfg.image_size))
+    outputs = build_model(cfg).discriminator(_images(1, 3, cfg.net_image_size, cfg.net_image_size))
     assert len(outputs) == 2
     assert outputs[1][0].shape[-1] < outputs[0][0].shape[-1]
 
 
 def test_stage1_gradients_reach_both_encoders(tiny_model: PDFGC, tiny_cfg: ModelConfig) -> None:
-    size = tiny_cfg.image_size
+    size = tiny_cfg.net_image_size
     tiny_model.zero_grad()
     app = tiny_model.app_encoder(_images(BATCH, K_FRAMES, 3, size, size))
     motion = tiny_model.motion_encoder(_images(BATCH, 3, size, size, seed=1))
@@ -140,7 +140,7 @@ def test_swapping_one_factor_changes_only_its_slice(tiny_cfg: ModelConfig, facto
 
 
 def test_generator_output_depends_on_each_factor(tiny_model: PDFGC, tiny_cfg: ModelConfig) -> None:
-    size = tiny_cfg.image_size
+    size = tiny_cfg.net_image_size
     with torch.no_grad():
         app = tiny_model.app_encoder(_images(1, 1, 3, size, size))
         factors = _factors(tiny_cfg, 1)
@@ -151,7 +151,7 @@ def test_generator_output_depends_on_each_factor(tiny_model: PDFGC, tiny_cfg: Mo
 
 
 def test_autocast_bf16_shapes_and_dtypes(tiny_model: PDFGC, tiny_cfg: ModelConfig) -> None:
-    size = tiny_cfg.image_size
+    size = tiny_cfg.net_image_size
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
         app = tiny_model.app_encoder(_images(BATCH, K_FRAMES, 3, size, size))
         motion = tiny_model.motion_encoder(_images(BATCH, 3, size, size))
@@ -203,13 +203,13 @@ def test_paper_generator_style_width(paper_cfg: ModelConfig) -> None:
     assert generator.decoder.input_conv.conv.weight.shape[1] == 512  # reads the 512 x 7 x 7 map
 
 
-def test_image_size_must_be_multiple_of_32() -> None:
+def test_net_image_size_must_be_multiple_of_32() -> None:
     with pytest.raises(ValueError, match="multiple of 32"):
-        Generator(ModelConfig(image_size=100))
+        Generator(ModelConfig(net_image_size=100))
 
 
 def test_appearance_features_iterate_without_copying(tiny_model: PDFGC, tiny_cfg: ModelConfig) -> None:
-    size = tiny_cfg.image_size
+    size = tiny_cfg.net_image_size
     app = tiny_model.app_encoder(_images(1, 1, 3, size, size))
     repeated = type(app)(*(t.expand(3, *t.shape[1:]) for t in app))
     assert repeated.global_feat.shape[0] == 3 and repeated.spatial.shape[0] == 3

@@ -73,7 +73,7 @@ def test_meta_and_marker_describe_the_sample(processed, tiny_cfg: PdfgcConfig, s
 def test_uid_changes_with_the_config(short_clip: Path, tiny_cfg: PdfgcConfig) -> None:
     spec = VideoSpec(str(short_clip), "a", "b", "c", {})
     other = tiny_cfg.model_copy(deep=True)
-    other.data.crop_size = 96
+    other.data.shard_crop_size = 96
     assert video_uid(spec, tiny_cfg) != video_uid(spec, other)
     other.model.base_channels = 3  # not a preprocessing section
     assert video_uid(spec, tiny_cfg.model_copy(update={"model": other.model})) == video_uid(spec, tiny_cfg)

@@ -11,8 +11,9 @@ import pytest
 import webdataset as wds
 
 from pdfgc.preprocess.writer import (
-    TarSampleWriter, decode_frames, encode_frames, json_bytes, load_npy, npy_bytes, read_sample_members, sanitize_key,
+    TarSampleWriter, decode_frames, encode_frames, json_bytes, load_npy, npy_bytes, read_sample_members,
 )
+from pdfgc.shardformat import sanitize_key
 from pdfgc.errors import UnsafeShardError
 
 

@@ -127,7 +127,7 @@ def test_ema_moves_toward_the_weights_by_one_minus_decay() -> None:
 
 def test_export_holds_the_model_state_dict_and_loads_without_pickle(tmp_path: Path) -> None:
     task = _task()
-    path = save_export(tmp_path / "export.pt", "1", {"model": {"image_size": 64}}, task.export(), step=7)
+    path = save_export(tmp_path / "export.pt", "1", {"model": {"net_image_size": 64}}, task.export(), step=7)
     export = torch.load(path, weights_only=True)
     assert export["format"] == EXPORT_FORMAT and export["stage"] == "1" and export["step"] == 7
     assert export["critic"] is None

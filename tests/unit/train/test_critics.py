@@ -160,7 +160,7 @@ def test_critic_stage_fits_eight_real_faces(tiny_cfg, real_portraits: list[Path]
     from pdfgc.train.tasks import CriticTask
 
     torch.manual_seed(0)
-    batch = _rotated_portrait_samples(real_portraits[:2], tiny_cfg.model.image_size)
+    batch = _rotated_portrait_samples(real_portraits[:2], tiny_cfg.model.net_image_size)
     assert len(batch["image"]) == 8
     task = CriticTask(tiny_cfg, torch.device("cpu"), lambda module: module, expression_dim=EXP_DIM)
     first = task.training_step(batch, 0)

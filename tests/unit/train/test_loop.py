@@ -77,7 +77,7 @@ def test_a_stage_logs_every_loss_and_writes_checkpoints_and_export(cfg, shards: 
         "step_00000002.pt", "step_00000004.pt", "step_00000005.pt"]
     export = torch.load(result.export_path, weights_only=True)
     assert export["format"] == EXPORT_FORMAT and export["stage"] == "1" and export["step"] == 5
-    assert export["config"]["model"]["image_size"] == 64
+    assert export["config"]["model"]["net_image_size"] == 64
     assert {"export.pt", "latest.pt"} <= set(logger.artifacts)
 
 

@@ -36,7 +36,7 @@ def test_child_run_params_metrics_image_and_registered_version(tmp_path: Path, m
     client = MlflowClient(uri)
     run = client.get_run(logger.run_id)
     assert run.data.tags["mlflow.parentRunId"] == parent and run.info.status == "FINISHED"
-    assert run.data.params["model.image_size"] == "64" and run.data.params["train.stage3.k_frames"] == "3"
+    assert run.data.params["model.net_image_size"] == "64" and run.data.params["train.stage3.k_frames"] == "3"
     assert [m.value for m in client.get_metric_history(logger.run_id, "train/loss")] == [0.5, 0.4]
     assert run.data.metrics["train/loss_mot"] == 0.25
     images = [f.path for f in client.list_artifacts(logger.run_id, "images")]

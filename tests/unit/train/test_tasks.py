@@ -60,7 +60,7 @@ def _labels(batch: int, seed: int) -> dict[str, torch.Tensor]:
 
 def make_batch(stage: str, cfg, seed: int = 0) -> dict:
     """A hand-built batch with the loader's keys for ``stage`` (random input images)."""
-    size, k1, k3 = cfg.model.image_size, cfg.train.stage1.k_frames, cfg.train.stage3.k_frames
+    size, k1, k3 = cfg.model.net_image_size, cfg.train.stage1.k_frames, cfg.train.stage3.k_frames
     labels = _labels(BATCH, seed)
     mel = torch.rand(BATCH, 1, 80, 20, generator=torch.Generator().manual_seed(seed + 1))
     batch = {"key": [f"clip_{i:03d}" for i in range(BATCH)], **labels}
@@ -199,7 +199,7 @@ def test_stage1_augment_rng_round_trip_repeats_the_step(cfg, critic_export: Path
 
 
 def test_image_grids(cfg, critic_export: Path) -> None:
-    size = cfg.model.image_size
+    size = cfg.model.net_image_size
     grid1 = _make_task("1", cfg, critic_export).image_grid(make_batch("1", cfg))
     assert grid1.dtype == np.uint8 and grid1.shape == (BATCH * size, 3 * size, 3)
     grid2 = _make_task("2", cfg, critic_export).image_grid(make_batch("2", cfg))
@@ -242,7 +242,7 @@ def test_gather_with_grad_keeps_only_local_gradient(monkeypatch) -> None:
 
 def _portrait_batch(paths: list[Path], cfg) -> dict:
     """Two real portraits as fixed stage-1 samples: app frames = small shifts of the driver."""
-    size, k1 = cfg.model.image_size, cfg.train.stage1.k_frames
+    size, k1 = cfg.model.net_image_size, cfg.train.stage1.k_frames
     drivers, apps = [], []
     for path in paths:
         photo = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)

