@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.evaluate import evaluate_after_training
 from pdfgc.config import PdfgcConfig
 from pdfgc.stages import select_stages
+from pdfgc.storage import RunStore, is_remote
 from pdfgc.train.launch import launch_stage, train_all
 from pdfgc.train.layout import RunLayout
 from pdfgc.train.loop import StageResult
@@ -33,20 +34,32 @@ def run_stage(launch: StageLaunch) -> StageResult:
     return launch_stage(launch)
 
 
-def plan_for(shards: str, out: Path, cfg: PdfgcConfig, stage: str, max_steps: int | None) -> TrainPlan:
-    """The stages of ``stage`` (a name or ``all``) with the config's topology."""
-    topology = Topology(nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes)
-    return TrainPlan(select_stages(stage, cfg.sync.in_all), str(shards), Path(out), topology, max_steps)
+def plan_for(shards: str, out: str | Path, cfg: PdfgcConfig, stage: str, max_steps: int | None,
+             node_rank: int = 0) -> TrainPlan:
+    """The stages of ``stage`` (a name or ``all``) with the config's topology; ``node_rank`` is
+    this machine's place in a multi-node run."""
+    topology = Topology(nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes, node_rank=node_rank)
+    return TrainPlan(select_stages(stage, cfg.sync.in_all), str(shards), _run_folder(out), topology, max_steps)
+
+
+def _run_folder(out: str | Path) -> str | Path:
+    return str(out) if is_remote(out) else Path(out)
 
 
 @flow(name="train", log_prints=True)
-def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None) -> dict[str, Any]:
-    summary = train_all(cfg, plan_for(shards, out, cfg, stage, max_steps), run_stage=run_stage)
+def train_flow(shards: str, out: str, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None,
+               node_rank: int = 0) -> dict[str, Any]:
+    summary = train_all(cfg, plan_for(shards, out, cfg, stage, max_steps, node_rank), run_stage=run_stage)
+    if node_rank > 0:
+        print(f"node {node_rank}: trained stages {stage}; node 0 tracks the run")
+        return {"node_rank": node_rank, "exports": summary.exports}
     registered = ", ".join(uri for uri in (summary.registered_model_uri, summary.sync_model_uri) if uri)
     print(f"trained stages {', '.join(summary.child_run_ids)}; registered {registered or 'nothing'}")
     evaluation_cfg = cfg.evaluation.model_copy(update={"sync_model": cfg.evaluation.sync_model or summary.sync_model_uri})
-    evaluation = evaluate_after_training(summary.registered_model_uri, str(shards), RunLayout(Path(out).resolve()).evaluation,
+    local = RunStore.at(_run_folder(out)).local.resolve()
+    evaluation = evaluate_after_training(summary.registered_model_uri, str(shards), RunLayout(local).evaluation,
                                          evaluation_cfg, summary.tracking_uri)
+    folder = _run_folder(out)
     return {
         "tracking_uri": summary.tracking_uri,
         "parent_run_id": summary.parent_run_id,
@@ -55,10 +68,11 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max
         "sync_model_uri": summary.sync_model_uri,
         "exports": summary.exports,
         "last_checkpoints": summary.last_checkpoints,
-        "summary": str(Path(out).resolve() / "summary.json"),
+        "summary": f"{folder}/summary.json" if isinstance(folder, str) else str(folder.resolve() / "summary.json"),
         "evaluation": evaluation,
     }
 
 
-def train(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None) -> dict[str, Any]:
-    return train_flow(str(shards), Path(out), cfg, stage, max_steps)
+def train(shards: str, out: str | Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None,
+          node_rank: int = 0) -> dict[str, Any]:
+    return train_flow(str(shards), str(out), cfg, stage, max_steps, node_rank)

@@ -76,13 +76,17 @@ def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
     p.add_argument("--nproc", type=positive_int, default=None, help="processes per node (default: config)")
     p.add_argument("--nnodes", type=positive_int, default=None, help="nodes (default: config)")
-    p.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder")
+    p.add_argument("--node-rank", type=int, default=0,
+                   help="this node's rank (0 hosts the rendezvous and owns the MLflow run; default 0)")
+    p.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+                   help="c10d rendezvous of a multi-node run (default: train.rdzv_endpoint, on 127.0.0.1)")
+    p.add_argument("--out", default="runs/train", help="run folder or fsspec URL (s3://...)")
     p.set_defaults(func=_run_train, default_config="paper")
 
 
 def _add_synthesize(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("synthesize", parents=[parent], help="portrait + audio (+ driver videos) -> mp4")
-    p.add_argument("--model", required=True, help="export.pt path or models:/NAME/VERSION")
+    p.add_argument("--model", required=True, help="export.pt path or URL (s3://...), or models:/NAME/VERSION")
     p.add_argument("--portrait", type=Path, required=True, help="source portrait image")
     p.add_argument("--audio", type=Path, required=True, help="audio or video file whose sound drives the lips")
     p.add_argument("--pose", type=Path, default=None, help="video driving head pose (default: portrait, still)")
@@ -123,6 +127,14 @@ def _add_config(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser
     s.set_defaults(func=_run_config_show, default_config="paper")
 
 
+def _add_infra(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("infra", help="cluster launch files")
+    isub = p.add_subparsers(dest="infra_command", required=True)
+    r = isub.add_parser("render", parents=[parent], help="render infra/ (SLURM, Kubernetes, Dask) from the config")
+    r.add_argument("--out", type=Path, default=Path("infra"), help="folder to write into (default: infra)")
+    r.set_defaults(func=_run_infra_render, default_config="infra/cluster.yaml")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pdfgc",
@@ -130,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parent = _config_parent()
-    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_evaluate, _add_model, _add_config):
+    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_evaluate, _add_model, _add_config,
+                _add_infra):
         add(sub, parent)
     return parser
 
@@ -150,6 +163,16 @@ def _run_model_summary(args: argparse.Namespace) -> int:
     from pdfgc.models.summary import summarize
 
     print(summarize(_load(args).model))
+    return 0
+
+
+def _run_infra_render(args: argparse.Namespace) -> int:
+    from flows.infra import render_all
+    from pdfgc.infra.render import write_files
+
+    source = args.config or args.default_config
+    for path in write_files(render_all(_load(args), source), args.out):
+        print(path)
     return 0
 
 
@@ -195,7 +218,11 @@ def _run_train(args: argparse.Namespace) -> int:
         cfg.train.nproc_per_node = args.nproc
     if args.nnodes:
         cfg.train.nnodes = args.nnodes
-    train(args.shards, args.out, cfg, stage=args.stage, max_steps=args.max_steps)
+    if args.rdzv_endpoint:
+        cfg.train.rdzv_endpoint = args.rdzv_endpoint
+    if not 0 <= args.node_rank < cfg.train.nnodes:
+        raise InputError(f"--node-rank {args.node_rank} is not in 0..{cfg.train.nnodes - 1} (--nnodes {cfg.train.nnodes})")
+    train(args.shards, args.out, cfg, stage=args.stage, max_steps=args.max_steps, node_rank=args.node_rank)
     return 0
 
 

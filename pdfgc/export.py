@@ -13,16 +13,18 @@ from typing import Any
 import torch
 
 from pdfgc.errors import InputError
+from pdfgc.storage import fetch_file, is_remote
 
 EXPORT_FORMAT = "pdfgc-export/1"
 EXPORT_NAME = "export.pt"
 """File name of a stage's export in its run folder and among a registered model's artifacts."""
 
 
-def load_export(path: Path) -> dict[str, Any]:
-    """A stage export (tensors and plain values only); InputError naming the file when it is
-    missing, not loadable without unpickling objects, or of another format."""
-    path = Path(path)
+def load_export(path: Path | str) -> dict[str, Any]:
+    """A stage export (tensors and plain values only; a local path or an fsspec URL, fetched
+    first); InputError naming the file when it is missing, not loadable without unpickling
+    objects, or of another format."""
+    path = fetch_file(str(path)) if is_remote(path) else Path(path)
     if not path.is_file():
         raise InputError(f"{path}: stage export not found")
     try:

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from pdfgc.config.base import Section
 from pdfgc.config.evaluation import EvaluationConfig, SplitConfig, SyncConfig
+from pdfgc.config.infra import InfraConfig
 from pdfgc.config.labels import LabelsConfig
 from pdfgc.config.media import AudioConfig, DataConfig
 from pdfgc.config.model import ModelConfig
@@ -43,6 +44,8 @@ class PdfgcConfig(Section):
     """The audio-visual sync expert (stage ``sync``)."""
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     """Caps on untrusted shard and image content."""
+    infra: InfraConfig = Field(default_factory=InfraConfig)
+    """Cluster launch files (``pdfgc infra render``)."""
 
     def to_flat_dict(self) -> dict[str, Any]:
         """``{"data.fps": 25, ...}``: the shape MLflow params want."""

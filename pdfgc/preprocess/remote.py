@@ -20,35 +20,20 @@ root. It holds no shard once published (stats files only), so its size stays sma
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from pathlib import Path
 
 import fsspec
 from fsspec.core import url_to_fs
 
 from pdfgc.preprocess import manifest
+from pdfgc.storage import MIRROR_ROOT_ENV, is_remote, mirror_dir  # noqa: F401 - part of this module's API
 
 _logger = logging.getLogger(__name__)
 
 STAGING_DIR = "_staging"
 STATS_SUFFIX = "_stats.json"
 TABLES = (manifest.MANIFEST_FILE, manifest.QUARANTINE_FILE)
-MIRROR_ROOT_ENV = "PDFGC_MIRROR_ROOT"
-"""Folder holding the local mirrors (default ``~/.cache/pdfgc/mirrors``)."""
-
-
-def is_remote(out: str) -> bool:
-    """True for any URL with a protocol (``file://`` included): it goes through fsspec."""
-    return "://" in str(out)
-
-
-def mirror_dir(url: str) -> Path:
-    """The local mirror of ``url``: one folder per URL under ``$PDFGC_MIRROR_ROOT``."""
-    base = Path(os.environ.get(MIRROR_ROOT_ENV, Path.home() / ".cache" / "pdfgc" / "mirrors"))
-    digest = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
-    return base / digest
 
 
 def local_root(out: str) -> str:

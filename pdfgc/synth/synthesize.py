@@ -35,6 +35,7 @@ from pdfgc.labels.base import FaceLandmarker
 from pdfgc.labels.registry import build_landmarker
 from pdfgc.losses.decorrelation import window_average
 from pdfgc.models import PDFGC, build_model
+from pdfgc.storage import fetch_file, is_remote
 
 _logger = logging.getLogger(__name__)
 BATCH = 16
@@ -60,11 +61,21 @@ class FactorGains:
     eye: float = 1.0
     expression: float = 1.0
 
+TRACKER_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:")
+"""Model URIs that MLflow resolves; other URLs of a ``.pt`` file are read with fsspec."""
+
 
 def resolve_model(model: str | Path, tracking_uri: str | None) -> Path:
-    """A local export path, or a ``models:/`` / ``runs:/`` URI downloaded from the tracker."""
+    """A local export path, a ``models:/`` / ``runs:/`` / ``mlflow-artifacts:`` URI downloaded
+    from the tracker, or the URL of an export on object storage (``s3://.../export.pt``)."""
     text = str(model)
-    if "://" in text or text.startswith(("models:/", "runs:/")):
+    if text.startswith(TRACKER_SCHEMES):
+        from pdfgc.integrations.model_uri import download_export
+
+        return download_export(text, tracking_uri)
+    if text.endswith(".pt") and is_remote(text):
+        return fetch_file(text)
+    if "://" in text:
         from pdfgc.integrations.model_uri import download_export
 
         return download_export(text, tracking_uri)

@@ -2,7 +2,10 @@
 
 Every rank reads the same resolved config file. Rank 0 attaches to MLflow (a child run under
 ``--parent-run-id``), appends metrics to ``OUT/metrics.jsonl`` and writes
-``OUT/stage_result.json`` at the end. A failing rank logs its rank and error and exits non-zero
+``OUT/stage_result.json`` at the end. ``OUT`` may be an fsspec URL: rank 0 then works in its
+local working folder and uploads those files there. On several nodes only the first node's
+launcher names the MLflow run; the ranks pass it on (``first_text``), since global rank 0 may
+be on any node. A failing rank logs its rank and error and exits non-zero
 (``@record`` leaves the traceback for torchrun), so torchrun stops the whole job.
 """
 
@@ -20,7 +23,8 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from pdfgc.config import load_config
 from pdfgc.io import atomic_write_json
 from pdfgc.stages import KNOWN_STAGES
-from pdfgc.train.distributed import cleanup
+from pdfgc.storage import RunStore
+from pdfgc.train.distributed import DistInfo, cleanup, first_text, init_distributed
 from pdfgc.train.layout import StageLayout
 from pdfgc.train.loop import train_stage
 from pdfgc.train.metrics import (
@@ -42,9 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, type=Path, help="resolved config YAML (same file on every rank)")
     parser.add_argument("--stage", required=True, choices=KNOWN_STAGES)
     parser.add_argument("--shards", required=True, help="shard folder, brace pattern or fsspec URL")
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--init-from", type=Path, default=None, help="previous stage's export.pt")
-    parser.add_argument("--critic-from", type=Path, default=None, help="the critic stage's export.pt")
+    parser.add_argument("--out", required=True, help="stage folder or fsspec URL")
+    parser.add_argument("--init-from", default=None, help="previous stage's export.pt (path or URL)")
+    parser.add_argument("--critic-from", default=None, help="the critic stage's export.pt (path or URL)")
     parser.add_argument("--max-steps", type=positive_int, default=None)
     parser.add_argument("--parent-run-id", default=None, help="MLflow parent run; the stage logs a child run")
     parser.add_argument("--tracking-uri", default=None, help="overrides tracking.uri of the config")
@@ -67,15 +71,39 @@ def _make_logger(args: argparse.Namespace, tracking_uri: str | None, experiment:
         return NullLogger()
     from pdfgc.integrations.mlflow_logger import MLflowLogger, default_tracking_uri
 
-    tracking_uri = tracking_uri or default_tracking_uri(args.out)
-    layout = StageLayout(args.out)
+    store = RunStore.at(args.out)
+    tracking_uri = tracking_uri or default_tracking_uri(store.local)
+    layout = StageLayout(store.local)
     run_file = layout.mlflow_run
+    store.fetch(run_file.name)
+    store.fetch(layout.metrics.name)  # a resumed stage on a fresh machine appends to the stored lines
     previous = json.loads(run_file.read_text()) if run_file.exists() else {}
     resumed_run = previous.get("run_id") if previous.get("tracking_uri") == tracking_uri else None
     tracker = MLflowLogger(tracking_uri, experiment, run_name=f"stage-{args.stage}", run_id=resumed_run,
                            parent_run_id=args.parent_run_id, tags={"pdfgc.stage": args.stage})
     atomic_write_json(run_file, {"run_id": tracker.run_id, "tracking_uri": tracking_uri})
+    store.upload(run_file.name)
     return LoggerGroup([ConsoleLogger(), JsonlLogger(layout.metrics), tracker])
+
+
+def _share_tracking(args: argparse.Namespace, dist_info: DistInfo) -> None:
+    """Collective. Every rank adopts the MLflow parent run and URI of the lowest rank given them."""
+    mine = json.dumps({"parent_run_id": args.parent_run_id, "tracking_uri": args.tracking_uri}) \
+        if args.parent_run_id else None
+    shared = first_text(mine, dist_info.device)
+    if shared is not None:
+        tracking = json.loads(shared)
+        args.parent_run_id, args.tracking_uri = tracking["parent_run_id"], tracking["tracking_uri"]
+
+
+def _publish_result(out: str, result: dict) -> None:
+    """``stage_result.json`` and ``metrics.jsonl`` in the stage folder (uploaded for a URL)."""
+    store = RunStore.at(out)
+    layout = StageLayout(store.local)
+    atomic_write_json(layout.result, result)
+    store.upload(layout.result.name)
+    if layout.metrics.exists():
+        store.upload(layout.metrics.name)
 
 
 @record
@@ -83,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT.format(rank=_rank()), stream=sys.stdout, force=True)
     cfg = load_config(args.config)
+    _share_tracking(args, init_distributed(cfg.train.backend))
     logger = _make_logger(args, args.tracking_uri or cfg.tracking.uri, cfg.tracking.experiment)
     try:
         result = train_stage(cfg, request_from(args), logger)
@@ -91,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.close(status="FAILED")
         raise
     if _rank() == 0:
-        atomic_write_json(StageLayout(args.out).result, result.to_json())
+        _publish_result(args.out, result.to_json())
     logger.close()
     cleanup()
     return 0

@@ -5,7 +5,9 @@ task's own state (memory banks) when it has ``state_dict``, the generator EMA, t
 states of EVERY rank (torch, CUDA, numpy, python), gathered as tensors so that the file loads
 with ``torch.load(weights_only=True)``. Files: ``step_XXXXXXXX.pt`` (the last ``keep_last``
 kept), ``latest.pt`` and ``best.pt`` (lowest mean monitored loss since the previous save),
-each written to a temp name and renamed into place.
+each written to a temp name and renamed into place. A run folder on object storage
+(``pdfgc.storage.RunStore``) also gets each file uploaded whole, ``latest.pt`` and ``best.pt``
+as server-side copies of the step file, and a resume reads ``latest.pt`` from there.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from pdfgc.errors import PdfgcError
 from pdfgc.export import EXPORT_FORMAT
 from pdfgc.io import atomic_path
+from pdfgc.storage import RunStore
 from pdfgc.train.distributed import DistInfo, all_gather_tensor, barrier
 from pdfgc.train.task_base import StageTask
 
@@ -179,10 +182,16 @@ class Checkpointer:
         every: save cadence in steps.
         keep_last: how many ``step_*.pt`` files to keep (``latest.pt`` and ``best.pt`` are extra).
         dist_info: the saver is rank 0; every rank takes part in the RNG gather.
+        store: the durable copy of ``folder`` on object storage, if any (``RunStore.at(URL)``).
     """
 
-    def __init__(self, folder: Path, every: int, keep_last: int, dist_info: DistInfo) -> None:
+    def __init__(self, folder: Path, every: int, keep_last: int, dist_info: DistInfo,
+                 store: RunStore | None = None) -> None:
         self.folder, self.every, self.keep_last, self.dist_info = Path(folder), every, keep_last, dist_info
+        self.store = store or RunStore(self.folder)
+        self.saved_step: int | None = None
+        """The step of the last save or resume: the same on every rank (unlike a file's existence
+        on nodes that share no disk)."""
         self.best_loss = float("inf")
         self._losses: list[float] = []
         self._improved = False
@@ -207,6 +216,7 @@ class Checkpointer:
             state["best_loss"] = self._update_best()
             self._write(state, path)
         barrier()
+        self.saved_step = progress.step
         return path
 
     def _update_best(self) -> float:
@@ -224,7 +234,18 @@ class Checkpointer:
         if self._improved:
             _link_atomically(path, self.folder / BEST_NAME)
         self._prune()
+        self._publish(path.name)
         _logger.info("saved checkpoint %s", path)
+
+    def _publish(self, name: str) -> None:
+        """Object storage: the step file whole, then ``latest``/``best`` as server-side copies."""
+        if self.store.remote is None:
+            return
+        self.store.upload(name)
+        self.store.copy_remote(name, LATEST_NAME)
+        if self._improved:
+            self.store.copy_remote(name, BEST_NAME)
+        self.store.prune("step_*.pt", self.keep_last)
 
     def _prune(self) -> None:
         steps = sorted(self.folder.glob("step_*.pt"))
@@ -232,7 +253,8 @@ class Checkpointer:
             old.unlink(missing_ok=True)
 
     def resume(self, task: StageTask, ema: GeneratorEma | None) -> TrainProgress:
-        """Restore from ``latest.pt`` when it exists; a fresh run otherwise."""
+        """Restore from ``latest.pt`` when it exists (the remote copy wins); a fresh run otherwise."""
+        self.store.fetch(LATEST_NAME)
         if not self.latest_path.exists():
             return TrainProgress()
         state = load_checkpoint(self.latest_path)
@@ -240,6 +262,7 @@ class Checkpointer:
             raise PdfgcError(f"{self.latest_path}: a stage {state['stage']} checkpoint, this run is stage {task.stage}")
         self.best_loss = float(state.get("best_loss", float("inf")))
         progress = restore_train_state(task, state, ema, self.dist_info)
+        self.saved_step = progress.step
         _logger.info("resumed from %s at step %d", self.latest_path, progress.step)
         return progress
 

@@ -78,6 +78,28 @@ def all_gather_tensor(tensor: torch.Tensor) -> list[torch.Tensor]:
     return gathered
 
 
+SHARED_TEXT_BYTES = 4096
+
+
+def first_text(text: str | None, device: torch.device) -> str | None:
+    """Collective -> ALL ranks call it. The text of the lowest rank that holds one (None when no
+    rank does): how a value that only one node's launcher knows reaches every rank, without
+    pickling anything (UTF-8 bytes in a fixed-size tensor)."""
+    if not dist.is_initialized():
+        return text
+    data = (text or "").encode("utf-8")
+    if len(data) > SHARED_TEXT_BYTES:
+        raise ValueError(f"text of {len(data)} bytes exceeds {SHARED_TEXT_BYTES}")
+    packed = torch.zeros(SHARED_TEXT_BYTES + 1, dtype=torch.int32)
+    packed[0] = len(data)
+    packed[1 : 1 + len(data)] = torch.tensor(list(data), dtype=torch.int32)
+    for row in all_gather_tensor(packed.to(device)):
+        size = int(row[0])
+        if size:
+            return bytes(row[1 : 1 + size].cpu().to(torch.uint8).tolist()).decode("utf-8")
+    return None
+
+
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

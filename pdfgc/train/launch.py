@@ -11,6 +11,7 @@ only through ``pdfgc.integrations.mlflow_logger``, imported lazily.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
 import os
@@ -27,8 +28,10 @@ from pdfgc.errors import PdfgcError
 from pdfgc.io import atomic_write_json
 from pdfgc.procs import child_of_this_process
 from pdfgc.stages import SYNC, in_order, previous_progressive, stage_config
+from pdfgc.storage import RunStore, fetch_file, filesystem, is_remote
 from pdfgc.telemetry import quiet_telemetry
-from pdfgc.train.layout import RunLayout, StageLayout
+from pdfgc.train.checkpoint import LATEST_NAME
+from pdfgc.train.layout import EXPORT_NAME, RunLayout, StageLayout
 from pdfgc.train.loop import StageResult
 from pdfgc.train.plan import (
     DEFAULT_TASK_FACTORY,
@@ -37,9 +40,10 @@ from pdfgc.train.plan import (
     Topology,
     TrainPlan,
 )
+from pdfgc.train.progress import StageProgress
 from pdfgc.train.reader.loader import expand_shards
 from pdfgc.train.reader.manifest_check import verified_manifest_hash
-from pdfgc.train.progress import StageProgress
+from pdfgc.train.torchrun import loopback_host_port
 
 _logger = logging.getLogger(__name__)
 
@@ -144,10 +148,11 @@ def _failure(stage: str, returncode: int, tail: collections.deque[str]) -> Pdfgc
 def stage_environment(launch: StageLaunch) -> dict[str, str]:
     """torchrun's environment: ours, one thread per rank, no telemetry, then ``train.env``.
 
-    On one node gloo's sockets stay on the loopback interface (unless the user names one)."""
+    On one node, or several meeting at a loopback endpoint, gloo's sockets stay on the loopback
+    interface (unless the user names one)."""
     env = {**os.environ, **CHILD_ENV}
     quiet_telemetry(env)
-    if launch.topology.nnodes == 1:
+    if launch.topology.nnodes == 1 or loopback_host_port(launch.topology.rdzv_endpoint):
         env.setdefault("GLOO_SOCKET_IFNAME", LOOPBACK_INTERFACE)
     return {**env, **launch.cfg.train.env}
 
@@ -159,10 +164,12 @@ def target_step(cfg: PdfgcConfig, request: StageRequest) -> int:
 
 def finished_result(launch: StageLaunch) -> StageResult | None:
     """The result a previous run of this stage left, when it reached the step asked for now."""
-    layout = StageLayout(launch.request.out)
-    if not layout.result.exists() or not layout.export.exists():
+    store = RunStore.at(launch.request.out)
+    layout = StageLayout(store.local)
+    store.fetch(layout.result.name)
+    if not layout.result.exists() or not store.exists(layout.export.name):
         return None
-    result = _read_result(layout.result, launch.request.stage)
+    result = _read_result(store, launch.request.stage)
     return result if result.steps >= target_step(launch.cfg, launch.request) else None
 
 
@@ -175,27 +182,32 @@ def launch_stage(launch: StageLaunch) -> StageResult:
     if done is not None:
         _logger.info("stage %s is complete (step %d); nothing to do", request.stage, done.steps)
         return done
-    request.out.mkdir(parents=True, exist_ok=True)
+    store = RunStore.at(request.out)
+    store.local.mkdir(parents=True, exist_ok=True)
     endpoint = launch.topology.rdzv_endpoint or f"127.0.0.1:{free_port()}"
     command = torchrun_command(launch, endpoint)
     _logger.info("stage %s: %s", request.stage, " ".join(command))
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=stage_environment(launch), **child_of_this_process()) as process:
-        progress = StageProgress(request.stage, StageLayout(request.out).metrics, target_step(launch.cfg, request))
+        progress = StageProgress(request.stage, StageLayout(store.local).metrics, target_step(launch.cfg, request))
         tail = _stream(process, f"[stage {request.stage}]", progress)
         returncode = process.wait()
         progress.close()
     if returncode != 0:
         raise _failure(request.stage, returncode, tail)
-    return _read_result(StageLayout(request.out).result, request.stage)
+    store.fetch(StageLayout(store.local).result.name)  # global rank 0 may have run on another node
+    return _read_result(store, request.stage)
 
 
-def _read_result(path: Path, stage: str) -> StageResult:
+def _read_result(store: RunStore, stage: str) -> StageResult:
+    """The stage's result; for a run on object storage, with the stored export's URL."""
+    path = StageLayout(store.local).result
     if not path.exists():
         raise PdfgcError(f"training stage {stage} exited cleanly but wrote no {path}")
     data = json.loads(path.read_text())
-    return StageResult(Path(data["export_path"]), Path(data["last_checkpoint"]), int(data["steps"]),
-                       data.get("final_metrics", {}))
+    export = store.url(EXPORT_NAME) if store.remote else Path(data["export_path"])
+    checkpoint = store.child("checkpoints").url(LATEST_NAME) if store.remote else Path(data["last_checkpoint"])
+    return StageResult(export, checkpoint, int(data["steps"]), data.get("final_metrics", {}))
 
 
 @dataclass
@@ -214,9 +226,15 @@ class TrainSummary:
 
 
 def manifest_hash(shards: str) -> str | None:
-    """sha256 of ``manifest.parquet`` beside the shards (local shards only), None when absent;
-    InputError when it is unreadable or does not list these shards (``manifest_check``)."""
-    return verified_manifest_hash(expand_shards(shards))
+    """sha256 of ``manifest.parquet`` beside the shards, None when absent. Local manifests are
+    checked against their shards first (``manifest_check``: InputError when unreadable or not
+    listing these shards); a manifest on object storage is hashed as it is."""
+    urls = expand_shards(shards)
+    if not any(is_remote(url) for url in urls):
+        return verified_manifest_hash(urls)
+    fs, path = filesystem(urls[0])
+    manifest = f"{path.rsplit('/', 1)[0]}/manifest.parquet"
+    return hashlib.sha256(fs.cat_file(manifest)).hexdigest() if fs.isfile(manifest) else None
 
 
 StageRunner = Callable[[StageLaunch], StageResult]
@@ -224,18 +242,27 @@ StageRunner = Callable[[StageLaunch], StageResult]
 
 
 def train_all(cfg: PdfgcConfig, plan: TrainPlan, run_stage: StageRunner = launch_stage) -> TrainSummary:
-    """Run the plan's stages in order (critic -> 1 -> 2 -> 3) under one MLflow parent run."""
+    """Run the plan's stages in order (critic -> 1 -> 2 -> 3) under one MLflow parent run.
+
+    ``plan.out`` may be an fsspec URL (the run then lives there, see ``pdfgc.storage``). On
+    several nodes, the first node's launcher (node rank 0) owns the MLflow parent run, the
+    registration and ``summary.json``; the others run the same stages and track nothing."""
     from pdfgc.integrations import mlflow_logger
 
-    manifest_hash(plan.shards)  # a garbage or foreign manifest stops the run before any work
-    layout = RunLayout(plan.out.resolve())
-    plan = replace(plan, out=layout.root, stages=in_order(plan.stages))
+    store = RunStore.at(plan.out)
+    layout = RunLayout(store.local.resolve())
+    plan = replace(plan, out=store.remote or layout.root, stages=in_order(plan.stages))
     config_path = save_config(cfg, layout.config)
+    store.upload(layout.config.name)
+    base = StageLaunch(cfg, config_path, StageRequest("", plan.shards, plan.out), _topology(cfg, plan))
+    if plan.topology.node_rank > 0:
+        return _follow(plan, base, run_stage)
+    manifest_hash(plan.shards)  # a garbage or foreign manifest stops the run before any work
     tracking_uri = cfg.tracking.uri or mlflow_logger.default_tracking_uri(layout.root)
-    parent = mlflow_logger.start_parent_run(tracking_uri, cfg.tracking.experiment, f"train-{layout.root.name}")
+    name = str(plan.out).rstrip("/").rsplit("/", 1)[-1]
+    parent = mlflow_logger.start_parent_run(tracking_uri, cfg.tracking.experiment, f"train-{name}")
     summary = TrainSummary(tracking_uri=tracking_uri, parent_run_id=parent)
-    base = StageLaunch(cfg, config_path, StageRequest("", plan.shards, layout.root), _topology(cfg, plan),
-                       parent_run_id=parent, tracking_uri=tracking_uri)
+    base = replace(base, parent_run_id=parent, tracking_uri=tracking_uri)
     try:
         results = _run_stages(plan, base, summary, run_stage)
         _register_results(base, results, summary)
@@ -244,7 +271,23 @@ def train_all(cfg: PdfgcConfig, plan: TrainPlan, run_stage: StageRunner = launch
         raise
     mlflow_logger.end_run(tracking_uri, parent)
     atomic_write_json(layout.summary, summary.to_json())
+    store.upload(layout.summary.name)
     return summary
+
+
+def _follow(plan: TrainPlan, base: StageLaunch, run_stage: StageRunner) -> TrainSummary:
+    """A node other than the first: the same stages, no MLflow run of its own (the ranks take
+    the first node's run, ``pdfgc.train.__main__``)."""
+    summary = TrainSummary(tracking_uri="", parent_run_id="")
+    _run_stages(plan, base, summary, run_stage)
+    return summary
+
+
+def stage_folder(run: Path | str, stage: str) -> Path | str:
+    """``RUN/stage_<s>``: a path for a local run, a URL for a run on object storage."""
+    if is_remote(run):
+        return f"{str(run).rstrip('/')}/stage_{stage}"
+    return RunLayout(Path(run)).stage(stage).root
 
 
 def _topology(cfg: PdfgcConfig, plan: TrainPlan) -> Topology:
@@ -254,7 +297,7 @@ def _topology(cfg: PdfgcConfig, plan: TrainPlan) -> Topology:
     return plan.topology
 
 
-def earlier_export(out: Path, stage: str, before: bool = False) -> Path | None:
+def earlier_export(out: Path | str, stage: str, before: bool = False) -> Path | str | None:
     """``out/stage_<s>/export.pt`` of ``stage`` (or, with ``before``, of the stage just before
     it, critic excluded) when an earlier run of the same folder left it; else None. This lets
     ``pdfgc train --stage 2 --out RUN`` pick up stage 1 without naming its checkpoint."""
@@ -262,23 +305,25 @@ def earlier_export(out: Path, stage: str, before: bool = False) -> Path | None:
         stage = previous_progressive(stage)
         if stage is None:
             return None
-    path = RunLayout(out).stage(stage).export
-    return path if path.exists() else None
+    store = RunStore.at(stage_folder(out, stage))
+    if not store.exists(EXPORT_NAME):
+        return None
+    return store.url(EXPORT_NAME) if store.remote else store.local / EXPORT_NAME
 
 
 def _run_stages(plan: TrainPlan, base: StageLaunch, summary: TrainSummary,
                 run_stage: StageRunner) -> dict[str, StageResult]:
-    layout = RunLayout(plan.out)
     init_from = plan.init_from or earlier_export(plan.out, plan.stages[0], before=True)
     critic_from = plan.critic_from or earlier_export(plan.out, "critic")
     results: dict[str, StageResult] = {}
     for stage in plan.stages:
-        stage_layout = layout.stage(stage)
+        folder = stage_folder(plan.out, stage)
         chained = stage not in ("critic", SYNC)
-        request = StageRequest(stage, plan.shards, stage_layout.root, init_from if chained else None,
+        request = StageRequest(stage, plan.shards, folder, init_from if chained else None,
                                critic_from if chained else None, plan.max_steps, plan.task_factory)
         result = run_stage(replace(base, request=request))
-        summary.child_run_ids[stage] = json.loads(stage_layout.mlflow_run.read_text())["run_id"]
+        if base.parent_run_id is not None:
+            summary.child_run_ids[stage] = _child_run_id(RunStore.at(folder))
         summary.exports[stage] = str(result.export_path)
         summary.last_checkpoints[stage] = str(result.last_checkpoint)
         if chained:
@@ -289,6 +334,12 @@ def _run_stages(plan: TrainPlan, base: StageLaunch, summary: TrainSummary,
     if not results:
         raise PdfgcError("no stage to train")
     return results
+
+
+def _child_run_id(store: RunStore) -> str:
+    run_file = StageLayout(store.local).mlflow_run
+    store.fetch(run_file.name)
+    return json.loads(run_file.read_text())["run_id"]
 
 
 def _register_results(base: StageLaunch, results: dict[str, StageResult], summary: TrainSummary) -> None:
@@ -313,4 +364,5 @@ def _register(base: StageLaunch, last: tuple[str, StageResult], summary: TrainSu
     tracker = MLflowLogger(summary.tracking_uri, cfg.tracking.experiment, run_id=summary.child_run_ids[stage])
     tags = {"stage": stage, "data_manifest_sha256": manifest_hash(base.request.shards) or "none",
             "config_digest": cfg.digest()}
-    return tracker.register_export(result.export_path, name, tags, base.config_path)
+    export = fetch_file(str(result.export_path)) if is_remote(result.export_path) else result.export_path
+    return tracker.register_export(export, name, tags, base.config_path)

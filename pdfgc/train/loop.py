@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from pdfgc.config import PdfgcConfig
 from pdfgc.errors import PdfgcError
 from pdfgc.stages import stage_config
+from pdfgc.storage import RunStore
 from pdfgc.train.checkpoint import (
     Checkpointer,
     GeneratorEma,
@@ -55,8 +56,8 @@ TaskFactory = Callable[..., StageTask]
 
 @dataclass
 class StageResult:
-    export_path: Path
-    last_checkpoint: Path
+    export_path: Path | str
+    last_checkpoint: Path | str
     steps: int
     final_metrics: dict[str, float] = field(default_factory=dict)
 
@@ -154,8 +155,11 @@ def train_stage(
     """Train one stage (or resume it from ``OUT/checkpoints/latest.pt``) and write ``OUT/export.pt``.
 
     A stage resumed at or past its last step trains nothing: asking the loader for no batch
-    would mean "no limit" to WebDataset."""
-    layout = StageLayout(request.out)
+    would mean "no limit" to WebDataset. ``request.out`` may be an fsspec URL (``s3://...``):
+    the stage then works in that URL's local working folder and uploads checkpoints and the
+    export there (``pdfgc.storage``)."""
+    store = RunStore.at(request.out)
+    layout = StageLayout(store.local)
     dist_info = init_distributed(cfg.train.backend)
     logger = logger if logger is not None and dist_info.rank == 0 else NullLogger()
     seed_everything(cfg.train.seed, dist_info.rank, cfg.train.deterministic)
@@ -163,14 +167,15 @@ def train_stage(
     task = build(request.stage, cfg, dist_info.device, make_wrap(dist_info), request.init_from, request.critic_from)
     last_step = request.max_steps if request.max_steps is not None else stage_config(cfg, request.stage).steps
     ema = GeneratorEma(task, cfg.train.ema_decay) if cfg.train.ema_decay else None
-    checkpointer = Checkpointer(layout.checkpoints, cfg.train.checkpoint_every, cfg.train.keep_last, dist_info)
+    checkpointer = Checkpointer(layout.checkpoints, cfg.train.checkpoint_every, cfg.train.keep_last, dist_info,
+                                store.child(layout.checkpoints.name))
     progress = checkpointer.resume(task, ema)
     run = StageRun(cfg, task, checkpointer, ema, logger, dist_info, progress,
                    _validation_curves(cfg, task, request.shards, dist_info))
     metrics: dict[str, float] = {}
     if progress.step >= last_step:
         _logger.info("stage %s is complete (step %d of %d); nothing to train", request.stage, progress.step, last_step)
-        if layout.export.exists():
+        if store.fetch(layout.export.name) or layout.export.exists():
             return StageResult(layout.export, checkpointer.latest_path, progress.step)
     else:
         loader = build_loader(request.shards, request.stage, cfg, dist_info.rank, dist_info.world_size,
@@ -179,7 +184,7 @@ def train_stage(
             logger.log_params(cfg.to_flat_dict())
             logger.log_params(select_split(expand_shards(request.shards), "train", cfg.split).params())
         metrics = _run_steps(run, loader, last_step)
-    return _finish(run, layout, request.shards, metrics)
+    return _finish(run, store, request.shards, metrics)
 
 
 @dataclass
@@ -249,10 +254,11 @@ def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig
     return {f"val/{name}": float(np.mean([r[name] for r in results])) for name in results[0]} if results else {}
 
 
-def _finish(run: StageRun, layout: StageLayout, shards: str | list[str], metrics: dict[str, float]) -> StageResult:
+def _finish(run: StageRun, store: RunStore, shards: str | list[str], metrics: dict[str, float]) -> StageResult:
     cfg, task, checkpointer, ema, logger, dist_info, progress = (
         run.cfg, run.task, run.checkpointer, run.ema, run.logger, run.dist_info, run.progress)
-    if not checkpointer.latest_path.exists():  # checkpoints live on a filesystem all ranks share
+    layout = StageLayout(store.local)
+    if checkpointer.saved_step != progress.step:  # decided alike on every rank, shared disk or not
         checkpointer.save(task, progress, cfg.model_dump(mode="json"), ema)
     if ema is not None:
         ema.copy_to_modules()
@@ -263,6 +269,7 @@ def _finish(run: StageRun, layout: StageLayout, shards: str | list[str], metrics
             logger.log_metrics(held_out, progress.step)
             metrics = {**metrics, **held_out}
         save_export(export_path, task.stage, cfg.model_dump(mode="json"), task.export(), progress.step)
+        store.upload(export_path.name)
         logger.log_artifact(export_path)
         logger.log_artifact(checkpointer.latest_path)
     _logger.info("stage %s finished at step %d", task.stage, progress.step)

@@ -23,10 +23,11 @@ class StageRequest:
 
     stage: str
     shards: str
-    out: Path
-    init_from: Path | None = None
+    out: Path | str
+    """The stage folder: a local path or an fsspec URL (``s3://...``, see ``pdfgc.storage``)."""
+    init_from: Path | str | None = None
     """The previous numbered stage's export (None for the critic and a fresh stage 1)."""
-    critic_from: Path | None = None
+    critic_from: Path | str | None = None
     """The critic stage's export, for L_mot and L_con."""
     max_steps: int | None = None
     """Stop at this step instead of the stage's configured ``steps``."""
@@ -63,11 +64,12 @@ class TrainPlan:
 
     stages: list[str]
     shards: str
-    out: Path
+    out: Path | str
+    """The run folder: a local path or an fsspec URL."""
     topology: Topology = field(default_factory=Topology)
     max_steps: int | None = None
-    init_from: Path | None = None
-    critic_from: Path | None = None
+    init_from: Path | str | None = None
+    critic_from: Path | str | None = None
     task_factory: str = DEFAULT_TASK_FACTORY
 
 

@@ -21,7 +21,9 @@ import sys
 from datetime import timedelta
 
 import torch.distributed as dist
-from torch.distributed.elastic.rendezvous.dynamic_rendezvous import DynamicRendezvousHandler
+from torch.distributed.elastic.rendezvous.dynamic_rendezvous import (
+    DynamicRendezvousHandler,
+)
 from torch.distributed.run import main as torchrun_main
 
 STORE_BACKLOG = 2048

@@ -50,6 +50,7 @@ from pdfgc.config import LimitsConfig, PdfgcConfig
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.shardformat import check_member_name
 from pdfgc.stages import stage_config
+from pdfgc.storage import is_remote, list_urls
 from pdfgc.train.reader.batch import BatchDecoder
 from pdfgc.train.reader.plan import StagePlanner, usable_frames
 from pdfgc.train.reader.splits import SplitSelection, require_samples, select_split
@@ -83,12 +84,14 @@ class RateLimitedLogAndContinue:
 
 
 def expand_shards(shards: str | list[str]) -> list[str]:
-    """Brace patterns, folders (their ``*.tar`` sorted) and lists, in order, as URLs."""
+    """Brace patterns, folders (their ``*.tar`` sorted; local or fsspec URLs) and lists, in order, as URLs."""
     items = [shards] if isinstance(shards, str) else list(shards)
     urls: list[str] = []
     for item in items:
         if "://" not in item and os.path.isdir(item):
             urls.extend(sorted(glob.glob(os.path.join(item, "*.tar"))))
+        elif is_remote(item) and not item.endswith(".tar") and "{" not in item:  # a remote folder
+            urls.extend(list_urls(item, "*.tar"))
         else:
             urls.extend(braceexpand.braceexpand(item))
     missing = [u for u in urls if "://" not in u and not os.path.isfile(u)]

@@ -15,10 +15,10 @@ MAX_LINES = 500
 MAX_PARAMETERS = 8
 
 LAYERS = (
-    ("config", "errors", "io", "stages", "shardformat", "export", "procs", "telemetry", "console"),
+    ("config", "errors", "io", "stages", "shardformat", "export", "procs", "telemetry", "console", "storage"),
     ("media", "labels", "sample", "integrations"),
     ("models", "losses"),
-    ("preprocess", "train", "synth", "eval", "curate", "report"),
+    ("preprocess", "train", "synth", "eval", "curate", "report", "infra"),
     ("cli", "__init__", "__main__"),
 )
 """Rooms of ``pdfgc/`` from the bottom up: a module may import from its own layer and the ones

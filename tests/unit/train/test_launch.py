@@ -144,3 +144,52 @@ def test_sync_stage_starts_from_nothing_and_registers_under_its_own_name(tmp_pat
     assert sync_request.init_from is None and sync_request.critic_from is None
     assert registered == [("2", "pdfgc-generator"), ("sync", "pdfgc-generator-sync")]
     assert summary.sync_model_uri == "pdfgc-generator-sync" and summary.registered_model_uri == "pdfgc-generator"
+
+
+def test_nodes_meeting_on_loopback_keep_gloo_there_and_others_are_left_to_the_operator(monkeypatch) -> None:
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
+    cfg = load_config("tiny")
+    request = StageRequest("2", "shards/", Path("out"))
+
+    def env_for(endpoint: str) -> dict[str, str]:
+        return stage_environment(StageLaunch(cfg, Path("c.yaml"), request, Topology(nnodes=2, rdzv_endpoint=endpoint)))
+
+    assert env_for("127.0.0.1:29500")["GLOO_SOCKET_IFNAME"] == "lo"
+    assert "GLOO_SOCKET_IFNAME" not in env_for("head.cluster:29500")
+
+
+def test_a_follower_node_runs_every_stage_and_tracks_nothing(tmp_path: Path, monkeypatch) -> None:
+    """Node rank 1: the same stage folders as node 0, no MLflow parent run, no registration."""
+    from pdfgc.integrations import mlflow_logger
+    from pdfgc.train.launch import train_all
+    from pdfgc.train.loop import StageResult
+    from pdfgc.train.plan import TrainPlan
+
+    monkeypatch.setattr(mlflow_logger, "start_parent_run", lambda *a, **k: pytest.fail("a follower opened a run"))
+    launched: list[StageLaunch] = []
+
+    def run_stage(launch: StageLaunch) -> StageResult:
+        launched.append(launch)
+        return StageResult(Path(launch.request.out) / "export.pt", Path("latest.pt"), 2)
+
+    plan = TrainPlan(["critic", "1"], "shards/", tmp_path, Topology(nproc=1, nnodes=2, node_rank=1))
+    summary = train_all(load_config("tiny", ["train.rdzv_endpoint=127.0.0.1:4242"]), plan, run_stage)
+    assert [launch.request.stage for launch in launched] == ["critic", "1"]
+    assert all(launch.parent_run_id is None and launch.tracking_uri is None for launch in launched)
+    assert launched[1].request.critic_from == tmp_path / "stage_critic" / "export.pt"
+    assert launched[0].topology.rdzv_endpoint == "127.0.0.1:4242" and summary.child_run_ids == {}
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_stage_folders_and_earlier_exports_of_a_run_on_object_storage(tmp_path: Path, monkeypatch) -> None:
+    import fsspec
+
+    from pdfgc.storage import MIRROR_ROOT_ENV
+    from pdfgc.train.launch import earlier_export, stage_folder
+
+    monkeypatch.setenv(MIRROR_ROOT_ENV, str(tmp_path / "mirrors"))
+    run = "memory://launch-test/run"
+    fsspec.filesystem("memory").pipe(f"{run}/stage_1/export.pt", b"x")
+    assert stage_folder(run, "2") == f"{run}/stage_2" and stage_folder(tmp_path, "2") == tmp_path / "stage_2"
+    assert earlier_export(run, "2", before=True) == f"{run}/stage_1/export.pt"
+    assert earlier_export(run, "critic") is None

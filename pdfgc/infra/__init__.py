@@ -1,0 +1,1 @@
+"""Cluster launch files rendered from the config (``pdfgc infra render``)."""
