@@ -73,6 +73,7 @@ def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.add_argument("--nproc", type=int, default=None, help="processes per node (default: config)")
     p.add_argument("--nnodes", type=int, default=None, help="nodes (default: config)")
     p.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder")
+    p.add_argument("--view", default=None, help="a curated view (pdfgc curate): train on its kept samples")
     p.set_defaults(func=_run_train, default_config="paper")
 
 
@@ -111,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parent = _config_parent()
-    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_model, _add_config):
+    from pdfgc.ops_cli import OPS_COMMANDS
+
+    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_model, _add_config,
+                *OPS_COMMANDS):
         add(sub, parent)
     return parser
 
@@ -163,6 +167,9 @@ def _run_train(args: argparse.Namespace) -> int:
         cfg.train.nproc_per_node = args.nproc
     if args.nnodes:
         cfg.train.nnodes = args.nnodes
+    if args.view:
+        _require_path(Path(args.view))
+        cfg.train.view = str(Path(args.view).resolve())
     train(args.shards, args.out, cfg, stage=args.stage, max_steps=args.max_steps)
     return 0
 

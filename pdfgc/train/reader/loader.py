@@ -56,6 +56,7 @@ import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from pdfgc.config import PdfgcConfig, StageConfig
+from pdfgc.curate.view import training_keys
 from pdfgc.train.reader.tarstream import iter_regular_members
 from pdfgc.preprocess.writer import check_member_name
 from pdfgc.errors import InputError, UnsafeShardError
@@ -222,6 +223,13 @@ def _select_split(samples: Iterable[dict[str, Any]], split: str) -> Iterator[dic
     want_val = split == "val"
     for sample in samples:
         if EPOCH_END in sample or is_val_key(sample["__key__"]) == want_val:
+            yield sample
+
+
+def _keep_view_keys(samples: Iterable[dict[str, Any]], keys: frozenset[str] | None) -> Iterator[dict[str, Any]]:
+    """Only the samples a curated view keeps (``train.view``); all when no view is set."""
+    for sample in samples:
+        if keys is None or EPOCH_END in sample or sample["__key__"] in keys:
             yield sample
 
 
@@ -547,6 +555,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.start_step, self.num_batches, self.split = start_step, num_batches, split
         self.batch_size = stage_config(cfg, stage).batch_size
+        self.view_keys = training_keys(cfg.train.view, urls) if cfg.train.view else None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.pipeline())
@@ -564,6 +573,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
             lambda s: _keep_slot_samples(s, slot, source.split_samples),
             _refuse_unsafe,
             lambda s: _select_split(s, self.split),
+            lambda s: _keep_view_keys(s, self.view_keys),
             lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg), self.seed, slot),
             lambda s: _require_samples(s, self.stage, self.split),
             wds.shuffle(self.cfg.train.shuffle_buffer, initial=self.cfg.train.shuffle_buffer,
