@@ -90,6 +90,20 @@ def _add_synthesize(sub: argparse._SubParsersAction, parent: argparse.ArgumentPa
     p.set_defaults(func=_run_synthesize, default_config=None)
 
 
+def _add_evaluate(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("evaluate", parents=[parent], help="measure a trained model against real frames",
+                       description="Self-driven and cross-driven synthesis on a split's clips, measured beside "
+                       "the real frames (ceiling) and the source held still (floor): DIR/metrics.json, DIR/report.html.")
+    p.add_argument("--model", required=True, help="export.pt path, runs:/ID/PATH, models:/NAME/VERSION or models:/NAME@ALIAS")
+    p.add_argument("--shards", required=True, help="shard folder (with manifest.parquet) or fsspec URL")
+    p.add_argument("--split", choices=("test", "val", "train", "all"), default="test", help="clips to evaluate (default: test)")
+    p.add_argument("--max-clips", type=int, default=None, help="evaluate at most N clips")
+    p.add_argument("--sync-model", default=None, help="a trained sync expert (path or MLflow URI) for LSE-D/LSE-C rows")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    p.set_defaults(func=_run_evaluate, default_config=None)
+
+
 def _add_model(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("model", help="inspect the networks")
     msub = p.add_subparsers(dest="model_command", required=True)
@@ -114,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     parent = _config_parent()
     from pdfgc.ops_cli import OPS_COMMANDS
 
-    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_model, _add_config,
-                *OPS_COMMANDS):
+    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_evaluate, _add_model,
+                _add_config, *OPS_COMMANDS):
         add(sub, parent)
     return parser
 
@@ -184,6 +198,19 @@ def _run_synthesize(args: argparse.Namespace) -> int:
     out = synthesize(args.model, inputs, args.out, config_source=args.config, overrides=args.overrides,
                      tracking_uri=args.tracking_uri)
     print(out)
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pdfgc.eval.evaluate import EvalRequest, evaluate
+
+    if "://" not in args.shards:
+        _require_path(Path(args.shards))
+    if args.max_clips is not None and args.max_clips < 1:
+        raise InputError(f"--max-clips {args.max_clips}: must be at least 1")
+    request = EvalRequest(args.model, args.shards, args.out, args.split, args.max_clips, args.tracking_uri, args.sync_model)
+    document = evaluate(request)
+    print(f"evaluated {document['clips']} clip(s), skipped {len(document['skipped'])}: {document['paths']['metrics']}")
     return 0
 
 

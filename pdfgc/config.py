@@ -189,6 +189,10 @@ class TrainConfig(Section):
     view: str | None = None
     """A curated view (``pdfgc curate``): training reads only the samples it keeps outside the
     test split; its sha256 becomes a run parameter and a model-version tag."""
+    eval_every: int = Field(0, ge=0)
+    """Every N steps, rank 0 logs validation curves (``val/psnr``, ``val/identity_similarity``,
+    ``val/m_lmd``, ``val/pose_error_deg``) on one fixed held-out batch, for the stages that draw
+    a reconstruction (1 and 3); 0 = off."""
 
 
 class TrackingConfig(Section):
@@ -289,12 +293,23 @@ class RetrainConfig(Section):
     """The metric a challenger must win on, by more than its ``margin``."""
     guards: list[MetricRule] = Field(default_factory=list)
     """Metrics a challenger may not lose on by more than their ``tolerance``."""
-    eval_max_clips: int | None = Field(None, ge=1)
-    """Clips of the test split scored per model (None: all)."""
     lock_dir: str | None = None
     """Folder of the retrain lock files (one per registry); None: ``~/.cache/pdfgc/locks``."""
     notify_webhook: str | None = None
     """URL that a failed scheduled run POSTs a JSON message to (flow on-failure hook)."""
+
+
+class EvaluationConfig(Section):
+    """``pdfgc evaluate`` as the training flow runs it after its last stage (the CLI's flags win)."""
+
+    after_training: bool = True
+    """Evaluate the registered model when ``pdfgc train`` (or retraining) finishes its last stage."""
+    split: Literal["test", "val", "train", "all"] = "test"
+    """The manifest split whose clips are evaluated."""
+    max_clips: int | None = Field(4, ge=1)
+    """At most this many clips (spread over speakers); None = every clip of the split."""
+    sync_model: str | None = None
+    """A trained sync expert (export path or MLflow URI) for the LSE-D / LSE-C rows; None skips them."""
 
 
 class PdfgcConfig(Section):
@@ -309,6 +324,7 @@ class PdfgcConfig(Section):
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     def to_flat_dict(self) -> dict[str, Any]:
         """``{"data.fps": 25, ...}``: the shape MLflow params want."""

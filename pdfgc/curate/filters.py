@@ -88,9 +88,11 @@ def is_near_duplicate(a: SampleFacts, b: SampleFacts, cfg: CurateConfig) -> tupl
 
 
 def duplicate_drops(table: pd.DataFrame, facts: dict[str, SampleFacts], cfg: CurateConfig) -> dict[str, tuple[str, str]]:
-    """Keep one sample of each group of near-duplicates: the sharpest (then the first key);
-    the others are dropped naming the one kept."""
-    rank = {key: i for i, key in enumerate(table.sort_values(["sharpness", "key"], ascending=[False, True])["key"])}
+    """Keep one sample of each group of near-duplicates: the one with the largest face (the
+    highest-resolution copy), then the sharpest, then the first key; the others are dropped
+    naming the one kept."""
+    order = table.sort_values(["face_px", "sharpness", "key"], ascending=[False, False, True], na_position="last")
+    rank = {key: i for i, key in enumerate(order["key"])}
     clip_of = dict(zip(table["key"], table["clip_id"]))
     drops: dict[str, tuple[str, str]] = {}
     for a, b in sorted(_candidate_pairs(list(table["key"]), facts), key=lambda pair: (min(rank[pair[0]], rank[pair[1]]), pair)):

@@ -71,6 +71,12 @@ class Stage1Task(TaskBase):
         self.augment_rng.set_state(state["augment_rng"].cpu())
 
     @torch.no_grad()
+    def reconstruct(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(I_0 of the driver, not augmented; the driver): validation curves compare the two."""
+        set_eval(self.trained)
+        return self._reconstruct(batch["app_frames"], batch["driver"], augment=False), batch["driver"]
+
+    @torch.no_grad()
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
         """Rows = samples; columns = an appearance frame, the driver, I_0 (driver not augmented)."""
         set_eval(self.trained)

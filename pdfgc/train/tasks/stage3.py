@@ -149,6 +149,12 @@ class Stage3Task(TaskBase):
         return rows
 
     @torch.no_grad()
+    def reconstruct(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(I_f drawn from the driver's own factors; the driver): validation curves compare the two."""
+        set_eval(self.trained)
+        return self._draw(self._factors(batch)), batch["driver"]
+
+    @torch.no_grad()
     def image_grid(self, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
         """Rows = samples (app frame, driver, I_f), then the factor-swap rows of samples 0 and 1."""
         set_eval(self.trained)

@@ -1,0 +1,173 @@
+"""The real ``Scorer`` of ``pdfgc evaluate``: ``FaceMeasurer`` measures, ``pdfgc.eval.metrics`` scores.
+
+Every method (model, ground truth, source held still) goes through the same ``measure`` and
+the same metric functions. A metric that cannot be computed for a clip gives the reason
+instead of a number (``results.Value``); the runner turns reasons into ``null`` rows.
+
+Audio loudness comes from the shards' log-mel rows (the shards keep no waveform): the mean of
+a frame's 4 x 80 log-mel values, a dB-like level; the sync proxy is a correlation, so any
+increasing affine map of the level gives the same value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from pdfgc.config import PdfgcConfig
+from pdfgc.eval.clips import ClipData
+from pdfgc.eval.generate import Drivers
+from pdfgc.eval.metrics import crosstalk, expression, eyes, identity, image, lips, pose
+from pdfgc.eval.results import Value
+
+_logger = logging.getLogger(__name__)
+
+MEL_ROWS_PER_FRAME = 4
+NO_FACE = "no frame with a face on both sides"
+NO_SYNC_MODEL = "no sync expert given (--sync-model)"
+REASONS = {
+    "psnr": "frames identical to the real ones (infinite PSNR)",
+    "cpbd": "no edge block in any frame (flat images)",
+    "identity_similarity": "no face found in these frames",
+    "sync_proxy": "mouth opening does not vary (or too few frames with a face)",
+    "blink_f1": "no blink on either side",
+    "gaze_error_deg": "no frame with open eyes on both sides",
+}
+
+
+def mel_loudness(mel: np.ndarray, n_frames: int) -> np.ndarray:
+    """(4T, n_mels) log-mel in [0, 1] -> (n_frames,) mean level of each video frame's rows."""
+    rows = mel[: MEL_ROWS_PER_FRAME * n_frames].reshape(-1, MEL_ROWS_PER_FRAME, mel.shape[1])
+    return rows.mean(axis=(1, 2)).astype(np.float64)
+
+
+def _value(metric: str, number: float) -> Value:
+    return float(number) if math.isfinite(number) else REASONS.get(metric, NO_FACE)
+
+
+def tile_measures(measures: Any, n_frames: int) -> Any:
+    """Measures of one frame repeated ``n_frames`` times (every per-frame array field)."""
+    changes = {}
+    for item in dataclasses.fields(measures):
+        value = getattr(measures, item.name)
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == 1:
+            changes[item.name] = np.repeat(value, n_frames, axis=0)
+    return dataclasses.replace(measures, **changes)
+
+
+def _first(measures: Any, n_frames: int) -> Any:
+    """The first ``n_frames`` frames of every per-frame array field."""
+    total = len(measures.face_found)
+    changes = {item.name: getattr(measures, item.name)[:n_frames] for item in dataclasses.fields(measures)
+               if isinstance(getattr(measures, item.name), np.ndarray) and len(getattr(measures, item.name)) == total}
+    return dataclasses.replace(measures, **changes)
+
+
+def _source_embedding(source: Any) -> np.ndarray | None:
+    embedding = np.asarray(source.embedding[0], np.float64)
+    return embedding if np.isfinite(embedding).all() else None
+
+
+class MetricScorer:
+    """Scores of one evaluation; ``measurer`` has ``measure(frames) -> FrameMeasures``."""
+
+    def __init__(self, measurer: Any, perceptual: Any = None, sync_expert: Any = None) -> None:
+        self.measurer, self.perceptual, self.sync_expert = measurer, perceptual, sync_expert
+
+    def measure(self, frames: np.ndarray) -> Any:
+        return self.measurer.measure(frames)
+
+    def still(self, frame: np.ndarray, n_frames: int) -> Any:
+        return tile_measures(self.measurer.measure(frame[None]), n_frames)
+
+    def found_face(self, measures: Any) -> bool:
+        return bool(np.any(measures.face_found))
+
+    def _identity(self, measures: Any, source: Any) -> Value:
+        reference = _source_embedding(source)
+        if reference is None:
+            return "no face found in the source frame"
+        return _value("identity_similarity", identity.identity_similarity(measures.embedding, reference))
+
+    def _motion(self, measures: Any, lips_clip: ClipData, targets: dict[str, Any]) -> dict[str, Value]:
+        """Lips, pose, eyes, expression and emotion against each factor's target measures."""
+        n = len(measures.face_found)
+        sync = lips.sync_proxy(measures.mouth_opening, mel_loudness(lips_clip.mel, n))
+        rotation = pose.pose_error(targets["pose"].pose, measures.pose)
+        scores = {
+            "face_found": float(np.mean(measures.face_found)),
+            "sync_proxy": _value("sync_proxy", sync.correlation),
+            "pose_rotation_deg": _value("pose", rotation.rotation_deg),
+            "pose_translation_mm": _value("pose", rotation.translation_mm),
+            "blink_f1": _value("blink_f1", eyes.blink_f1(eyes.closed_eyes(targets["eyes"].ear), eyes.closed_eyes(measures.ear))),
+            "gaze_error_deg": _value("gaze_error_deg", eyes.gaze_error(targets["eyes"].gaze, measures.gaze)),
+            "expression_distance": _value("expression", expression.expression_distance(targets["expression"].expression, measures.expression)),
+        }
+        if np.isfinite(sync.correlation):
+            scores["sync_offset_frames"] = float(sync.offset)
+        scores["emotion_agreement"] = self._emotion(measures, targets["expression"])
+        scores.update(self._lse(measures, lips_clip))
+        return scores
+
+    def _emotion(self, measures: Any, target: Any) -> Value:
+        if getattr(measures, "emotion", None) is None or getattr(target, "emotion", None) is None:
+            return "no emotion classifier installed (fer's model file not found)"
+        return _value("emotion", expression.emotion_agreement(target.emotion, measures.emotion))
+
+    def _lse(self, measures: Any, lips_clip: ClipData) -> dict[str, Value]:
+        if self.sync_expert is None:
+            return {"lse_d": NO_SYNC_MODEL, "lse_c": NO_SYNC_MODEL}
+        return self.sync_expert(measures, lips_clip)
+
+    def self_scores(self, candidate: np.ndarray, measures: Any, real: ClipData, real_measures: Any, source: Any) -> dict[str, Value]:
+        n = len(candidate)
+        reference = real.frames[:n]
+        real_measures = _first(real_measures, n)
+        scores: dict[str, Value] = {
+            "psnr": _value("psnr", image.psnr(reference, candidate)),
+            "ssim": _value("ssim", image.ssim(reference, candidate)),
+            "cpbd": _value("cpbd", image.cpbd_mean(candidate)),
+            "identity_similarity": self._identity(measures, source),
+            "m_lmd": _value("m_lmd", lips.m_lmd(real_measures.landmarks, measures.landmarks)),
+            "f_lmd": _value("f_lmd", lips.f_lmd(real_measures.landmarks, measures.landmarks)),
+            "perceptual": self._perceptual(reference, candidate),
+        }
+        targets = {"pose": real_measures, "eyes": real_measures, "expression": real_measures}
+        scores.update(self._motion(measures, real, targets))
+        return scores
+
+    def _perceptual(self, reference: np.ndarray, candidate: np.ndarray) -> Value:
+        if self.perceptual is None:
+            return "no perceptual network installed (stlpips-pytorch)"
+        return _value("perceptual", float(self.perceptual(reference, candidate)))
+
+    def cross_scores(self, measures: Any, identity_measures: Any, drivers: Drivers, driver_measures: dict[str, Any],
+                     source: Any) -> dict[str, Value]:
+        n = len(measures.face_found)
+        targets = {name: _first(driver_measures[name], n) for name in ("pose", "eyes", "expression")}
+        scores = {"identity_similarity": self._identity(identity_measures, source)}
+        scores.update(self._motion(measures, drivers.lips, targets))
+        return scores
+
+    def crosstalk(self, base: Any, swapped: dict[str, Any]) -> np.ndarray:
+        n = min([len(base.face_found)] + [len(m.face_found) for m in swapped.values()])
+        labels = {factor: crosstalk.factor_labels(_first(m, n)) for factor, m in swapped.items()}
+        _, matrix = crosstalk.crosstalk_matrix(crosstalk.factor_labels(_first(base, n)), labels)
+        return np.asarray(matrix, dtype=np.float64)
+
+
+def build_scorer(cfg: PdfgcConfig, sync_model: str | None = None, tracking_uri: str | None = None) -> MetricScorer:
+    """The scorer with the project's measuring code (and the sync expert when one is given)."""
+    from pdfgc.eval.measure import FaceMeasurer
+
+    measurer = FaceMeasurer(cfg.labels)
+    sync_expert = None
+    if sync_model is not None:
+        from pdfgc.eval.sync_scores import load_sync_scorer
+
+        sync_expert = load_sync_scorer(sync_model, tracking_uri)
+    return MetricScorer(measurer, None, sync_expert)
