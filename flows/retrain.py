@@ -49,15 +49,17 @@ def registry_tracking_uri(cfg: PdfgcConfig, runs: str | Path) -> str:
 
 @task(cache_policy=NO_CACHE, task_run_name="evaluate-{label}")
 def score_model(export: Path, shards: str, cfg: PdfgcConfig, out: Path, label: str) -> dict[str, Any]:
-    """metrics.json of ``pdfgc evaluate`` for one model on the shards' test split."""
-    from pdfgc.eval.evaluate import evaluate_export
+    """metrics.json of ``pdfgc evaluate`` for one model on the split ``evaluation.split`` (test)."""
+    from pdfgc.eval.evaluate import EvalRequest, evaluate
 
-    return evaluate_export(export, shards, cfg, out, max_clips=cfg.retrain.eval_max_clips)
+    ev = cfg.evaluation
+    return evaluate(EvalRequest(str(export), shards, Path(out), ev.split, ev.max_clips, cfg.tracking.uri, ev.sync_model))
 
 
 def _challenger_config(cfg: PdfgcConfig, fine_tune: bool) -> tuple[list[str], PdfgcConfig]:
     stages = list(cfg.retrain.stages) if fine_tune else ["critic", "1", "2", "3"]
     tuned = cfg.model_copy(deep=True)
+    tuned.evaluation.after_training = False  # the retrain flow scores both models itself
     if fine_tune and cfg.retrain.steps is not None:
         for stage in stages:
             section = tuned.train.critic if stage == "critic" else getattr(tuned.train, f"stage{stage}")
@@ -94,10 +96,14 @@ def _retrain_locked(source: str, shards: str, runs: Path, cfg: PdfgcConfig, max_
                     init_from=champion_export, critic_from=champion_export)
     challenger_version = trained["registered_model_uri"].rsplit("/", 1)[-1]
     challenger_export = Path(trained["exports"][stages[-1]])
-    scores = {"challenger": score_model(challenger_export, shards, cfg, run_dir / EVAL_DIR / "challenger", "challenger")}
-    if champion_export is not None:
-        scores["champion"] = score_model(champion_export, shards, cfg, run_dir / EVAL_DIR / "champion", "champion")
-    decision = _decide_and_record(registry, champion, challenger_version, scores, cfg, run_dir)
+    try:
+        scores = {"challenger": score_model(challenger_export, shards, cfg, run_dir / EVAL_DIR / "challenger", "challenger")}
+        if champion_export is not None:
+            scores["champion"] = score_model(champion_export, shards, cfg, run_dir / EVAL_DIR / "champion", "champion")
+        decision = _decide_and_record(registry, champion, challenger_version, scores, cfg, run_dir)
+    except Exception as exc:
+        registry.mark_failed(challenger_version, f"{type(exc).__name__}: {exc}")
+        raise
     print(f"version {challenger_version} vs champion {decision.champion_version or 'none'}: {decision.summary()}")
     return {"preprocess": prepared, "trained": trained, "decision": decision.to_json(),
             "decision_file": str(run_dir / DECISION_FILE)}

@@ -28,10 +28,12 @@ def run_stage(config_path: Path, stage: str, shards: str, out_dir: Path, **kwarg
 
 
 @flow(name="train", log_prints=True)
-def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None) -> dict[str, Any]:
+def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str] = "all", max_steps: int | None = None,
+               init_from: Path | None = None, critic_from: Path | None = None) -> dict[str, Any]:
+    stages = stages_for(stage) if isinstance(stage, str) else list(stage)
     summary = train_all(
-        cfg, stages_for(stage), shards, out, nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes,
-        max_steps=max_steps, run_stage=run_stage,
+        cfg, stages, shards, out, nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes,
+        max_steps=max_steps, init_from=init_from, critic_from=critic_from, run_stage=run_stage,
     )
     print(f"trained stages {', '.join(summary.child_run_ids)}; registered {summary.registered_model_uri}")
     return {
@@ -45,5 +47,8 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max
     }
 
 
-def train(shards: str, out: Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None) -> dict[str, Any]:
-    return train_flow(str(shards), Path(out), cfg, stage, max_steps)
+def train(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str] = "all", max_steps: int | None = None,
+          init_from: Path | None = None, critic_from: Path | None = None) -> dict[str, Any]:
+    """Train ``stage`` (a name, ``all`` or a list of stages); ``init_from``/``critic_from``
+    start the first stage from an earlier export (fine-tuning)."""
+    return train_flow(str(shards), Path(out), cfg, stage, max_steps, init_from, critic_from)

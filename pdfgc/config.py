@@ -289,7 +289,7 @@ class RetrainConfig(Section):
     """Steps per fine-tuning stage; None keeps each stage's ``steps``."""
     alias: str = "champion"
     """Registered-model alias of the model in service."""
-    primary: MetricRule = Field(default_factory=lambda: MetricRule(metric="psnr", higher_is_better=True))
+    primary: MetricRule = Field(default_factory=lambda: MetricRule(metric="self/psnr", higher_is_better=True))
     """The metric a challenger must win on, by more than its ``margin``."""
     guards: list[MetricRule] = Field(default_factory=list)
     """Metrics a challenger may not lose on by more than their ``tolerance``."""

@@ -135,6 +135,14 @@ class ModelRegistry:
                 path.write_text(json.dumps(decision, indent=2, sort_keys=True))
                 self.client.log_artifact(ref.run_id, str(path), DECISION_ARTIFACT_DIR)
 
+    def mark_failed(self, version: str, reason: str) -> None:
+        """Tag a version whose retrain failed after it was registered (the alias stays put)."""
+        try:
+            self.client.set_model_version_tag(self.name, str(version), "decision", "failed")
+            self.client.set_model_version_tag(self.name, str(version), "decision.reason", reason[:MAX_TAG_LENGTH])
+        except Exception as exc:  # noqa: BLE001 - the original failure is what the user must see
+            _logger.warning("could not tag failed version %s: %s", version, exc)
+
     def versions(self) -> list[dict[str, Any]]:
         """Every version, newest first: version, aliases, tags, run id, creation time (ms)."""
         if not self.exists():

@@ -3,9 +3,10 @@
 Both models are scored on the same fixed test split. The challenger wins when it beats the
 champion on the primary metric by more than the margin and loses no guard metric by more than
 its tolerance. Only the ``model`` rows count (not the ground-truth or repeated-source
-baselines). A metric that is missing or not finite on either side cannot be compared, and an
-incomparable primary or guard keeps the champion: a model is never promoted on a score nobody
-measured. With no champion at all, the challenger is promoted.
+baselines). The primary metric must be measured (finite) for both models, else the champion
+stays: a model is never promoted on a score nobody measured. A guard the challenger lacks while
+the champion has it counts as lost; a guard neither model has (e.g. no face found in either
+output) is skipped and named in the reason. With no champion at all, the challenger is promoted.
 """
 
 from __future__ import annotations
@@ -81,14 +82,28 @@ def decide(champion_metrics: dict[str, Any] | None, challenger_metrics: dict[str
     if gain <= cfg.primary.margin:
         decision.reason = f"{primary} gain {gain:+.4g} is not above the margin {cfg.primary.margin:g}"
         return decision
-    for guard in cfg.guards:
-        guard_gain = _compare(guard, champion, challenger)
-        if isinstance(guard_gain, str):
-            decision.reason = f"guard metric not comparable: {guard_gain}"
-            return decision
-        if -guard_gain > guard.tolerance:
-            decision.reason = f"guard {guard.metric} worse by {-guard_gain:.4g} (tolerance {guard.tolerance:g})"
-            return decision
+    lost, skipped = _guards(cfg.guards, champion, challenger)
+    if lost:
+        decision.reason = lost
+        return decision
     decision.promote = True
     decision.reason = f"{primary} gain {gain:+.4g} above the margin {cfg.primary.margin:g}, guards within tolerance"
+    if skipped:
+        decision.reason += f" (not measured for either model: {', '.join(skipped)})"
     return decision
+
+
+def _guards(guards: list[MetricRule], champion: dict[str, float], challenger: dict[str, float]) -> tuple[str, list[str]]:
+    """The first lost guard's reason ('' when none) and the guards neither model has."""
+    skipped = []
+    for guard in guards:
+        if guard.metric not in champion:
+            if guard.metric not in challenger:
+                skipped.append(guard.metric)
+            continue
+        if guard.metric not in challenger:
+            return f"guard {guard.metric}: the challenger has no score, the champion has", skipped
+        loss = -_gain(guard, champion[guard.metric], challenger[guard.metric])
+        if loss > guard.tolerance:
+            return f"guard {guard.metric} worse by {loss:.4g} (tolerance {guard.tolerance:g})", skipped
+    return "", skipped

@@ -50,3 +50,11 @@ def test_missing_or_nan_scores_keep_the_champion():
     nan = decide(metrics(psnr=20.0, lmd=3.0), metrics(psnr=math.nan, lmd=1.0), CFG)
     assert not nan.promote and "challenger has no psnr" in nan.reason
     assert model_scores(metrics(psnr=math.nan)) == {}
+
+
+def test_guard_missing_on_one_or_both_sides():
+    lost = decide(metrics(psnr=20.0, lmd=3.0), metrics(psnr=25.0), CFG)
+    assert not lost.promote and "challenger has no score" in lost.reason
+    neither = decide(metrics(psnr=20.0), metrics(psnr=25.0), CFG)
+    assert neither.promote and "not measured for either model: lmd" in neither.reason
+    assert decide(metrics(psnr=20.0), metrics(psnr=25.0, lmd=9.0), CFG).promote
