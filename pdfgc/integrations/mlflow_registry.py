@@ -24,6 +24,9 @@ DECISION_FILE = "decision.json"
 DECISION_ARTIFACT_DIR = "decision"
 SCORE_TAG_PREFIX = "score."
 MAX_TAG_LENGTH = 5000
+CHAMPION_TAG = "pdfgc.champion_version"
+"""Registered-model tag repeating the alias target: MLflow drops an alias with its version, and
+this tag tells a deleted champion apart from a registry that never had one."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,13 @@ class ModelRegistry:
 
         if not self.exists():
             return None
-        aliases = self.client.get_registered_model(self.name).aliases or {}
+        model = self.client.get_registered_model(self.name)
+        aliases = model.aliases or {}
         if self.alias not in aliases:
+            recorded = (model.tags or {}).get(CHAMPION_TAG)
+            if recorded:
+                raise InputError(f"registry {self.name} on {self.tracking_uri}: alias {self.alias!r} was on version "
+                                 f"{recorded}, which no longer exists; choose one with pdfgc registry promote VERSION")
             return None
         try:
             found = self.client.get_model_version_by_alias(self.name, self.alias)
@@ -122,6 +130,7 @@ class ModelRegistry:
     def set_champion(self, version: str) -> None:
         ref = self.version(version)
         self.client.set_registered_model_alias(self.name, self.alias, ref.version)
+        self.client.set_registered_model_tag(self.name, CHAMPION_TAG, ref.version)
         _logger.info("%s: alias %s -> version %s", self.name, self.alias, ref.version)
 
     def record_decision(self, version: str, decision: dict[str, Any]) -> None:
