@@ -59,6 +59,7 @@ from pdfgc.train.reader.loader import build_loader, expand_shards  # noqa: E402
 from pdfgc.losses.perceptual import VGG19_CONV_WIDTHS  # noqa: E402
 from pdfgc.train.launch import launch_stage  # noqa: E402
 from pdfgc.train.metrics import read_metrics_jsonl  # noqa: E402
+from pdfgc.train.plan import StageLaunch, StageRequest, Topology  # noqa: E402
 from pdfgc.train.throughput import measure_stage  # noqa: E402
 from tests.helpers.shards import write_test_shards  # noqa: E402
 
@@ -99,8 +100,9 @@ def loader_samples_per_s(shards: str, n_samples: int, workers: int, preset: str 
 
 
 def median_step_time(config: Path, stage: str, shards: str, out: Path, nproc: int, steps: int) -> float:
-    launch_stage(config, stage, shards, out, nproc=nproc, max_steps=steps,
-                 tracking_uri=f"sqlite:///{out.parent / 'mlflow.db'}", log_prefix=f"[{nproc} proc]")
+    request = StageRequest(stage, shards, out, max_steps=steps)
+    launch_stage(StageLaunch(load_config(config), config, request, Topology(nproc=nproc),
+                             tracking_uri=f"sqlite:///{out.parent / 'mlflow.db'}"))
     metrics = read_metrics_jsonl(out / "metrics.jsonl")
     return statistics.median(m["step_time_s"] for step, m in metrics.items() if step > WARMUP_STEPS)
 

@@ -6,10 +6,10 @@ on a loaded 2-core machine; every value can be overridden from the environment.
 
 import os
 
+from pdfgc.telemetry import quiet_telemetry
+
+quiet_telemetry()
 for _key, _value in {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     "WDS_SECURE": "1",
 }.items():

@@ -11,6 +11,7 @@ The chaining lives in ``pdfgc.train.launch.train_all``; this flow makes each sta
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +19,29 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.train.cli import stages_for
+from pdfgc.stages import in_order, select_stages
 from pdfgc.train.launch import launch_stage, train_all
+from pdfgc.train.loop import StageResult
+from pdfgc.train.plan import StageLaunch, Topology, TrainPlan
 
 
-@task(cache_policy=NO_CACHE, task_run_name="stage-{stage}")
-def run_stage(config_path: Path, stage: str, shards: str, out_dir: Path, **kwargs: Any):
-    return launch_stage(config_path, stage, shards, out_dir, **kwargs)
+@task(cache_policy=NO_CACHE, task_run_name="stage-{launch.request.stage}")
+def run_stage(launch: StageLaunch) -> StageResult:
+    return launch_stage(launch)
+
+
+def plan_for(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str], max_steps: int | None) -> TrainPlan:
+    """The stages of ``stage`` (a name, ``all`` or a list of names) with the config's topology."""
+    topology = Topology(nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes)
+    stages = select_stages(stage) if isinstance(stage, str) else in_order(list(stage))
+    return TrainPlan(stages, str(shards), Path(out), topology, max_steps)
 
 
 @flow(name="train", log_prints=True)
 def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str] = "all", max_steps: int | None = None,
                init_from: Path | None = None, critic_from: Path | None = None) -> dict[str, Any]:
-    stages = stages_for(stage) if isinstance(stage, str) else list(stage)
-    summary = train_all(
-        cfg, stages, shards, out, nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes,
-        max_steps=max_steps, init_from=init_from, critic_from=critic_from, run_stage=run_stage,
-    )
+    plan = dataclasses.replace(plan_for(shards, out, cfg, stage, max_steps), init_from=init_from, critic_from=critic_from)
+    summary = train_all(cfg, plan, run_stage=run_stage)
     print(f"trained stages {', '.join(summary.child_run_ids)}; registered {summary.registered_model_uri}")
     return {
         "tracking_uri": summary.tracking_uri,

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from pdfgc.config import PRESETS, PdfgcConfig, load_config
 from pdfgc.errors import InputError, PdfgcError
+from pdfgc.stages import ALL, STAGES
+from pdfgc.train.plan import positive_int
 
 _logger = logging.getLogger("pdfgc")
-STAGE_CHOICES = ("critic", "1", "2", "3", "all")
+STAGE_CHOICES = (*STAGES, ALL)
 NOISY_LOGGERS = ("httpx", "httpcore", "distributed", "asyncio", "urllib3", "alembic")
 
 
@@ -67,11 +69,11 @@ def _add_label(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
 def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", parents=[parent], help="run training stages with torchrun, tracked in MLflow")
     p.add_argument("--shards", required=True, help="shard folder, brace pattern or fsspec URL")
-    p.add_argument("--stage", choices=STAGE_CHOICES, default="all", help="stage to run (all = critic,1,2,3)")
+    p.add_argument("--stage", choices=STAGE_CHOICES, default="all", help=f"stage to run ({ALL} = {','.join(STAGES)})")
     p.add_argument("--preset", choices=PRESETS, default=None, help="shorthand for --config PRESET")
-    p.add_argument("--max-steps", type=int, default=None, help="cap the steps of every stage")
-    p.add_argument("--nproc", type=int, default=None, help="processes per node (default: config)")
-    p.add_argument("--nnodes", type=int, default=None, help="nodes (default: config)")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
+    p.add_argument("--nproc", type=positive_int, default=None, help="processes per node (default: config)")
+    p.add_argument("--nnodes", type=positive_int, default=None, help="nodes (default: config)")
     p.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder")
     p.add_argument("--view", default=None, help="a curated view (pdfgc curate): train on its kept samples")
     p.set_defaults(func=_run_train, default_config="paper")
@@ -182,8 +184,9 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.nnodes:
         cfg.train.nnodes = args.nnodes
     if args.view:
-        _require_path(Path(args.view))
-        cfg.train.view = str(Path(args.view).resolve())
+        from pdfgc.curate.view import check_view
+
+        cfg.train.view = check_view(args.view, args.shards)
     train(args.shards, args.out, cfg, stage=args.stage, max_steps=args.max_steps)
     return 0
 

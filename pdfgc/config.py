@@ -135,7 +135,8 @@ class LossWeights(Section):
 class StageConfig(Section):
     """Hyper-parameters of one progressive stage (defaults from the release's config)."""
 
-    steps: int = 500_000
+    steps: int = Field(500_000, ge=1)
+    """Loop steps of the stage; a re-run of a finished stage trains nothing."""
     batch_size: int = 32
     """Per process (per GPU)."""
     lr: float = 1e-4
@@ -171,6 +172,9 @@ class TrainConfig(Section):
     nproc_per_node: int = 1
     nnodes: int = 1
     rdzv_endpoint: str = "127.0.0.1:29500"
+    """Multi-node only: ``HOST:PORT`` where every node meets; its TCP store listens on every
+    interface of the node that hosts it, so name a host on the cluster's private network. One node
+    ignores it and meets on a free port of 127.0.0.1, listening there only."""
     max_restarts: int = 0
     num_workers: int = 2
     """DataLoader workers per rank."""

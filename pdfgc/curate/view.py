@@ -151,3 +151,13 @@ def training_keys(view_path: str | Path, shard_urls: list[str]) -> frozenset[str
         raise InputError(f"{path}: the view names shard(s) missing from the training shards: {', '.join(missing[:3])}")
     chosen = view[view["kept"].astype(bool) & (view["split"] != TEST_SPLIT)]
     return frozenset(chosen["key"].astype(str))
+
+
+def check_view(view_path: str | Path, shards: str) -> str:
+    """The view's absolute path, after checking that it names only shards of ``shards`` and
+    keeps at least one training sample (one-line InputError otherwise)."""
+    from pdfgc.train.reader.loader import expand_shards
+
+    if not training_keys(view_path, expand_shards(shards)):
+        raise InputError(f"{view_path}: the view keeps no sample outside the test split")
+    return str(Path(view_path).resolve())

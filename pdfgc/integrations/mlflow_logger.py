@@ -12,12 +12,13 @@ version's source points at that folder, so ``mlflow.artifacts.download_artifacts
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pdfgc.telemetry import quiet_telemetry
 
 _logger = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ SPLIT_PREFIXES = ("val/",)
 MODEL_ARTIFACT_DIR = "model"
 MAX_PARAM_LENGTH = 6000
 PARAMS_PER_BATCH = 100
-QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 
 def metric_name(name: str) -> str:
@@ -41,8 +41,7 @@ def default_tracking_uri(out_dir: str | Path) -> str:
 
 
 def _client(tracking_uri: str) -> Any:
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
+    quiet_telemetry()
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pdfgc.errors import InputError
-
-EXPORT_NAME = "export.pt"
+from pdfgc.train.layout import EXPORT_NAME
 
 
 def download_export(uri: str, tracking_uri: str | None = None) -> Path:

@@ -19,17 +19,21 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from pdfgc.config import load_config
 from pdfgc.io import atomic_write_json
+from pdfgc.stages import STAGES
 from pdfgc.train.distributed import cleanup
-from pdfgc.train.loop import DEFAULT_TASK_FACTORY, load_task_factory, train_stage
-from pdfgc.train.metrics import ConsoleLogger, JsonlLogger, LoggerGroup, MetricLogger, NullLogger
-from pdfgc.train.task_base import STAGES
+from pdfgc.train.layout import StageLayout
+from pdfgc.train.loop import train_stage
+from pdfgc.train.metrics import (
+    ConsoleLogger,
+    JsonlLogger,
+    LoggerGroup,
+    MetricLogger,
+    NullLogger,
+)
+from pdfgc.train.plan import DEFAULT_TASK_FACTORY, StageRequest, positive_int
 
 _logger = logging.getLogger("pdfgc.train")
 
-METRICS_FILE = "metrics.jsonl"
-RESULT_FILE = "stage_result.json"
-RUN_FILE = "mlflow_run.json"
-"""The stage's MLflow run id: a resumed stage keeps logging into the same child run."""
 LOG_FORMAT = "[rank{rank}] %(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -41,11 +45,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--init-from", type=Path, default=None, help="previous stage's export.pt")
     parser.add_argument("--critic-from", type=Path, default=None, help="the critic stage's export.pt")
-    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--max-steps", type=positive_int, default=None)
     parser.add_argument("--parent-run-id", default=None, help="MLflow parent run; the stage logs a child run")
     parser.add_argument("--tracking-uri", default=None, help="overrides tracking.uri of the config")
     parser.add_argument("--task-factory", default=DEFAULT_TASK_FACTORY, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def request_from(args: argparse.Namespace) -> StageRequest:
+    return StageRequest(args.stage, args.shards, args.out, args.init_from, args.critic_from, args.max_steps,
+                        args.task_factory)
 
 
 def _rank() -> int:
@@ -59,13 +68,14 @@ def _make_logger(args: argparse.Namespace, tracking_uri: str | None, experiment:
     from pdfgc.integrations.mlflow_logger import MLflowLogger, default_tracking_uri
 
     tracking_uri = tracking_uri or default_tracking_uri(args.out)
-    run_file = args.out / RUN_FILE
+    layout = StageLayout(args.out)
+    run_file = layout.mlflow_run
     previous = json.loads(run_file.read_text()) if run_file.exists() else {}
     resumed_run = previous.get("run_id") if previous.get("tracking_uri") == tracking_uri else None
     tracker = MLflowLogger(tracking_uri, experiment, run_name=f"stage-{args.stage}", run_id=resumed_run,
                            parent_run_id=args.parent_run_id, tags={"pdfgc.stage": args.stage})
     atomic_write_json(run_file, {"run_id": tracker.run_id, "tracking_uri": tracking_uri})
-    return LoggerGroup([ConsoleLogger(), JsonlLogger(args.out / METRICS_FILE), tracker])
+    return LoggerGroup([ConsoleLogger(), JsonlLogger(layout.metrics), tracker])
 
 
 @record
@@ -75,14 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     logger = _make_logger(args, args.tracking_uri or cfg.tracking.uri, cfg.tracking.experiment)
     try:
-        result = train_stage(cfg, args.stage, args.shards, args.out, args.init_from, args.critic_from,
-                             logger, args.max_steps, load_task_factory(args.task_factory))
+        result = train_stage(cfg, request_from(args), logger)
     except BaseException as exc:
         _logger.error("rank %d failed in stage %s: %s: %s", _rank(), args.stage, type(exc).__name__, exc)
         logger.close(status="FAILED")
         raise
     if _rank() == 0:
-        atomic_write_json(args.out / RESULT_FILE, result.to_json())
+        atomic_write_json(StageLayout(args.out).result, result.to_json())
     logger.close()
     cleanup()
     return 0

@@ -20,29 +20,32 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from pdfgc.config import PdfgcConfig, load_config, save_config
-from pdfgc.train.reader.loader import expand_shards
+from pdfgc.config import PdfgcConfig, save_config
+from pdfgc.curate.view import view_sha256
 from pdfgc.errors import PdfgcError
 from pdfgc.io import atomic_write_json
-from pdfgc.train.loop import DEFAULT_TASK_FACTORY, StageResult
-from pdfgc.train.task_base import STAGES
+from pdfgc.procs import child_of_this_process
+from pdfgc.stages import in_order, previous_progressive, stage_config
+from pdfgc.telemetry import quiet_telemetry
+from pdfgc.train.layout import RunLayout, StageLayout
+from pdfgc.train.loop import StageResult
+from pdfgc.train.plan import (
+    DEFAULT_TASK_FACTORY,
+    StageLaunch,
+    StageRequest,
+    Topology,
+    TrainPlan,
+)
+from pdfgc.train.reader.loader import expand_shards
 
 _logger = logging.getLogger(__name__)
 
 ERROR_TAIL_LINES = 20
-RESULT_FILE = "stage_result.json"
-SUMMARY_FILE = "summary.json"
-CONFIG_FILE = "config.yaml"
-CHILD_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PYTHONUNBUFFERED": "1",
-}
+CHILD_ENV = {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+LOOPBACK_INTERFACE = "lo"
 FAILED_RANK = re.compile(r"(?<![_\w])rank\s*:\s*(\d+)")
 LOCAL_RANK = re.compile(r"failed \(exitcode: -?\d+\) local_rank: (\d+)")
 REPORT_EXIT_CODE = re.compile(r"^\s*exitcode\s+:\s*(-?\d+)")
@@ -59,28 +62,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def torchrun_command(
-    config_path: Path, stage: str, shards: str, out_dir: Path, nproc: int, nnodes: int, rdzv_endpoint: str,
-    max_restarts: int, extra: list[str],
-) -> list[str]:
+def torchrun_command(launch: StageLaunch, rdzv_endpoint: str) -> list[str]:
+    """``python -m pdfgc.train.torchrun ... -m pdfgc.train ...`` for one stage."""
+    topology, request = launch.topology, launch.request
     return [
-        sys.executable, "-m", "torch.distributed.run",
-        "--nproc-per-node", str(nproc), "--nnodes", str(nnodes),
-        "--rdzv-backend", "c10d", "--rdzv-endpoint", rdzv_endpoint, "--max-restarts", str(max_restarts),
-        "-m", "pdfgc.train", "--config", str(config_path), "--stage", stage, "--shards", shards,
-        "--out", str(out_dir), *extra,
+        sys.executable, "-m", "pdfgc.train.torchrun",
+        "--nproc-per-node", str(topology.nproc), "--nnodes", str(topology.nnodes),
+        *(["--node-rank", str(topology.node_rank)] if topology.nnodes > 1 else []),
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", rdzv_endpoint,
+        "--max-restarts", str(launch.cfg.train.max_restarts),
+        "-m", "pdfgc.train", "--config", str(launch.config_path), "--stage", request.stage,
+        "--shards", request.shards, "--out", str(request.out), *_optional_args(launch),
     ]
 
 
-def _optional_args(
-    init_from: Path | None, critic_from: Path | None, max_steps: int | None, parent_run_id: str | None,
-    tracking_uri: str | None, task_factory: str,
-) -> list[str]:
-    pairs = [("--init-from", init_from), ("--critic-from", critic_from), ("--max-steps", max_steps),
-             ("--parent-run-id", parent_run_id), ("--tracking-uri", tracking_uri)]
+def _optional_args(launch: StageLaunch) -> list[str]:
+    request = launch.request
+    pairs = [("--init-from", request.init_from), ("--critic-from", request.critic_from),
+             ("--max-steps", request.max_steps), ("--parent-run-id", launch.parent_run_id),
+             ("--tracking-uri", launch.tracking_uri)]
     args = [item for flag, value in pairs if value is not None for item in (flag, str(value))]
-    if task_factory != DEFAULT_TASK_FACTORY:
-        args += ["--task-factory", task_factory]
+    if request.task_factory != DEFAULT_TASK_FACTORY:
+        args += ["--task-factory", request.task_factory]
     return args
 
 
@@ -136,33 +139,51 @@ def _failure(stage: str, returncode: int, tail: collections.deque[str]) -> Pdfgc
     return PdfgcError(f"training stage {stage} failed (exit code {returncode}, rank {rank}):\n" + "\n".join(errors))
 
 
-def stage_environment(cfg: PdfgcConfig) -> dict[str, str]:
-    """torchrun's environment: ours, one thread per rank, no telemetry, then ``train.env``."""
-    return {**os.environ, **CHILD_ENV, **cfg.train.env}
+def stage_environment(launch: StageLaunch) -> dict[str, str]:
+    """torchrun's environment: ours, one thread per rank, no telemetry, then ``train.env``.
+
+    On one node gloo's sockets stay on the loopback interface (unless the user names one)."""
+    env = {**os.environ, **CHILD_ENV}
+    quiet_telemetry(env)
+    if launch.topology.nnodes == 1:
+        env.setdefault("GLOO_SOCKET_IFNAME", LOOPBACK_INTERFACE)
+    return {**env, **launch.cfg.train.env}
 
 
-def launch_stage(
-    config_path: str | Path, stage: str, shards: str, out_dir: str | Path, nproc: int = 1, nnodes: int = 1,
-    rdzv_endpoint: str | None = None, max_restarts: int = 0, init_from: Path | None = None,
-    critic_from: Path | None = None, max_steps: int | None = None, parent_run_id: str | None = None,
-    log_prefix: str | None = None, tracking_uri: str | None = None, task_factory: str = DEFAULT_TASK_FACTORY,
-) -> StageResult:
-    """Run one stage under torchrun and return what its rank 0 wrote to ``stage_result.json``."""
-    if stage not in STAGES:
-        raise PdfgcError(f"unknown stage {stage!r} (allowed: {', '.join(STAGES)})")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    endpoint = rdzv_endpoint or f"127.0.0.1:{free_port()}"
-    extra = _optional_args(init_from, critic_from, max_steps, parent_run_id, tracking_uri, task_factory)
-    command = torchrun_command(Path(config_path), stage, shards, out, nproc, nnodes, endpoint, max_restarts, extra)
-    _logger.info("stage %s: %s", stage, " ".join(command))
-    env = stage_environment(load_config(config_path))
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as process:
-        tail = _stream(process, log_prefix or f"[stage {stage}]")
+def target_step(cfg: PdfgcConfig, request: StageRequest) -> int:
+    """The step a stage ends at: ``--max-steps`` or the stage's configured ``steps``."""
+    return request.max_steps if request.max_steps is not None else stage_config(cfg, request.stage).steps
+
+
+def finished_result(launch: StageLaunch) -> StageResult | None:
+    """The result a previous run of this stage left, when it reached the step asked for now."""
+    layout = StageLayout(launch.request.out)
+    if not layout.result.exists() or not layout.export.exists():
+        return None
+    result = _read_result(layout.result, launch.request.stage)
+    return result if result.steps >= target_step(launch.cfg, launch.request) else None
+
+
+def launch_stage(launch: StageLaunch) -> StageResult:
+    """Run one stage under torchrun and return what its rank 0 wrote to ``stage_result.json``.
+
+    A stage whose earlier run already reached the step asked for is not started again."""
+    request = launch.request
+    done = finished_result(launch)
+    if done is not None:
+        _logger.info("stage %s is complete (step %d); nothing to do", request.stage, done.steps)
+        return done
+    request.out.mkdir(parents=True, exist_ok=True)
+    endpoint = launch.topology.rdzv_endpoint or f"127.0.0.1:{free_port()}"
+    command = torchrun_command(launch, endpoint)
+    _logger.info("stage %s: %s", request.stage, " ".join(command))
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=stage_environment(launch), **child_of_this_process()) as process:
+        tail = _stream(process, f"[stage {request.stage}]")
         returncode = process.wait()
     if returncode != 0:
-        raise _failure(stage, returncode, tail)
-    return _read_result(out / RESULT_FILE, stage)
+        raise _failure(request.stage, returncode, tail)
+    return _read_result(StageLayout(request.out).result, request.stage)
 
 
 def _read_result(path: Path, stage: str) -> StageResult:
@@ -195,93 +216,91 @@ def manifest_hash(shards: str) -> str | None:
     return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else None
 
 
-def _ordered(stages: list[str]) -> list[str]:
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise PdfgcError(f"unknown stage(s) {unknown} (allowed: {', '.join(STAGES)})")
-    return [s for s in STAGES if s in stages]
+def view_identity(cfg: PdfgcConfig) -> dict[str, str]:
+    """``{"view_sha256": ...}`` of the curated view training reads (``train.view``), else empty."""
+    return {"view_sha256": view_sha256(cfg.train.view)} if cfg.train.view else {}
 
 
-def train_all(
-    cfg: PdfgcConfig, stages: list[str], shards: str, out_dir: str | Path, nproc: int = 1, nnodes: int = 1,
-    max_steps: int | None = None, init_from: Path | None = None, critic_from: Path | None = None,
-    task_factory: str = DEFAULT_TASK_FACTORY, run_stage: Callable[..., StageResult] = launch_stage,
-) -> TrainSummary:
-    """Run the requested stages in order (critic -> 1 -> 2 -> 3) under one MLflow parent run.
+StageRunner = Callable[[StageLaunch], StageResult]
+"""Runs one stage; the Prefect flow passes a task around ``launch_stage`` so each stage is a task run."""
 
-    ``run_stage`` launches one stage (``launch_stage``'s signature); the Prefect flow passes a
-    task that wraps it, so that each stage is a task run.
-    """
+
+def train_all(cfg: PdfgcConfig, plan: TrainPlan, run_stage: StageRunner = launch_stage) -> TrainSummary:
+    """Run the plan's stages in order (critic -> 1 -> 2 -> 3) under one MLflow parent run."""
     from pdfgc.integrations import mlflow_logger
 
-    out = Path(out_dir).resolve()
-    config_path = save_config(cfg, out / CONFIG_FILE)
-    tracking_uri = cfg.tracking.uri or mlflow_logger.default_tracking_uri(out)
-    parent = mlflow_logger.start_parent_run(tracking_uri, cfg.tracking.experiment, f"train-{out.name}")
+    layout = RunLayout(plan.out.resolve())
+    plan = replace(plan, out=layout.root, stages=in_order(plan.stages))
+    config_path = save_config(cfg, layout.config)
+    tracking_uri = cfg.tracking.uri or mlflow_logger.default_tracking_uri(layout.root)
+    parent = mlflow_logger.start_parent_run(tracking_uri, cfg.tracking.experiment, f"train-{layout.root.name}")
+    if cfg.train.view:
+        mlflow_logger.MLflowLogger(tracking_uri, cfg.tracking.experiment, run_id=parent).log_params(view_identity(cfg))
     summary = TrainSummary(tracking_uri=tracking_uri, parent_run_id=parent)
+    base = StageLaunch(cfg, config_path, StageRequest("", plan.shards, layout.root), _topology(cfg, plan),
+                       parent_run_id=parent, tracking_uri=tracking_uri)
     try:
-        result = _run_stages(cfg, _ordered(stages), shards, out, config_path, nproc, nnodes, max_steps,
-                             init_from, critic_from, task_factory, summary, run_stage)
-        summary.registered_model_uri = _register(cfg, result, shards, out, config_path, summary)
+        result = _run_stages(plan, base, summary, run_stage)
+        summary.registered_model_uri = _register(base, result, summary)
     except BaseException:
         mlflow_logger.end_run(tracking_uri, parent, "FAILED")
         raise
     mlflow_logger.end_run(tracking_uri, parent)
-    atomic_write_json(out / SUMMARY_FILE, summary.to_json())
+    atomic_write_json(layout.summary, summary.to_json())
     return summary
+
+
+def _topology(cfg: PdfgcConfig, plan: TrainPlan) -> Topology:
+    """A multi-node plan meets at the configured rendezvous; one node picks a free loopback port."""
+    if plan.topology.nnodes > 1 and plan.topology.rdzv_endpoint is None:
+        return replace(plan.topology, rdzv_endpoint=cfg.train.rdzv_endpoint)
+    return plan.topology
 
 
 def earlier_export(out: Path, stage: str, before: bool = False) -> Path | None:
     """``out/stage_<s>/export.pt`` of ``stage`` (or, with ``before``, of the stage just before
     it, critic excluded) when an earlier run of the same folder left it; else None. This lets
     ``pdfgc train --stage 2 --out RUN`` pick up stage 1 without naming its checkpoint."""
-    order = [s for s in STAGES if s != "critic"]
     if before:
-        if stage not in order or order.index(stage) == 0:
+        stage = previous_progressive(stage)
+        if stage is None:
             return None
-        stage = order[order.index(stage) - 1]
-    path = out / f"stage_{stage}" / "export.pt"
+    path = RunLayout(out).stage(stage).export
     return path if path.exists() else None
 
 
-def _run_stages(
-    cfg: PdfgcConfig, stages: list[str], shards: str, out: Path, config_path: Path, nproc: int, nnodes: int,
-    max_steps: int | None, init_from: Path | None, critic_from: Path | None, task_factory: str,
-    summary: TrainSummary, run_stage: Callable[..., StageResult],
-) -> tuple[str, StageResult]:
+def _run_stages(plan: TrainPlan, base: StageLaunch, summary: TrainSummary,
+                run_stage: StageRunner) -> tuple[str, StageResult]:
+    layout = RunLayout(plan.out)
+    init_from = plan.init_from or earlier_export(plan.out, plan.stages[0], before=True)
+    critic_from = plan.critic_from or earlier_export(plan.out, "critic")
     last: tuple[str, StageResult] | None = None
-    init_from = init_from or earlier_export(out, stages[0], before=True)
-    critic_from = critic_from or earlier_export(out, "critic")
-    for stage in stages:
-        stage_out = out / f"stage_{stage}"
-        result = run_stage(
-            config_path, stage, shards, stage_out, nproc=nproc, nnodes=nnodes,
-            rdzv_endpoint=cfg.train.rdzv_endpoint if nnodes > 1 else None, max_restarts=cfg.train.max_restarts,
-            init_from=None if stage == "critic" else init_from,
-            critic_from=None if stage == "critic" else critic_from, max_steps=max_steps,
-            parent_run_id=summary.parent_run_id, tracking_uri=summary.tracking_uri, task_factory=task_factory,
-        )
-        summary.child_run_ids[stage] = json.loads((stage_out / "mlflow_run.json").read_text())["run_id"]
+    for stage in plan.stages:
+        stage_layout = layout.stage(stage)
+        chained = stage != "critic"
+        request = StageRequest(stage, plan.shards, stage_layout.root, init_from if chained else None,
+                               critic_from if chained else None, plan.max_steps, plan.task_factory)
+        result = run_stage(replace(base, request=request))
+        summary.child_run_ids[stage] = json.loads(stage_layout.mlflow_run.read_text())["run_id"]
         summary.exports[stage] = str(result.export_path)
         summary.last_checkpoints[stage] = str(result.last_checkpoint)
-        if stage == "critic":
-            critic_from = result.export_path
-        else:
+        if chained:
             init_from = result.export_path
+        else:
+            critic_from = result.export_path
         last = (stage, result)
     if last is None:
         raise PdfgcError("no stage to train")
     return last
 
 
-def _register(
-    cfg: PdfgcConfig, last: tuple[str, StageResult], shards: str, out: Path, config_path: Path,
-    summary: TrainSummary,
-) -> str:
+def _register(base: StageLaunch, last: tuple[str, StageResult], summary: TrainSummary) -> str:
     """Register the last stage's export (the generator after stage 3) in the Model Registry."""
     from pdfgc.integrations.mlflow_logger import MLflowLogger
 
+    cfg = base.cfg
     stage, result = last
     tracker = MLflowLogger(summary.tracking_uri, cfg.tracking.experiment, run_id=summary.child_run_ids[stage])
-    tags = {"stage": stage, "data_manifest_sha256": manifest_hash(shards) or "none", "config_digest": cfg.digest()}
-    return tracker.register_export(result.export_path, cfg.tracking.registered_model, tags, config_path)
+    tags = {"stage": stage, "data_manifest_sha256": manifest_hash(base.request.shards) or "none",
+            "config_digest": cfg.digest(), **view_identity(cfg)}
+    return tracker.register_export(result.export_path, cfg.tracking.registered_model, tags, base.config_path)

@@ -25,17 +25,23 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.train.reader.loader import batch_to_device, build_loader, stage_config
 from pdfgc.errors import PdfgcError
-from pdfgc.train.checkpoint import Checkpointer, GeneratorEma, TrainProgress, save_export
+from pdfgc.stages import stage_config
+from pdfgc.train.checkpoint import (
+    Checkpointer,
+    GeneratorEma,
+    TrainProgress,
+    save_export,
+)
 from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
+from pdfgc.train.layout import StageLayout
 from pdfgc.train.metrics import MetricLogger, NullLogger, peak_memory_mb
+from pdfgc.train.plan import DEFAULT_TASK_FACTORY, StageRequest
+from pdfgc.train.reader.loader import batch_to_device, build_loader
 from pdfgc.train.task_base import StageTask, WrapFn
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_TASK_FACTORY = "pdfgc.train.tasks:build_task"
-EXPORT_NAME = "export.pt"
 RANK_SEED_STRIDE = 1000
 VAL_BATCHES = 8
 """Held-out batches evaluated at the end of a stage whose task can ``evaluate``."""
@@ -137,33 +143,54 @@ def _log_images(task: StageTask, batch: dict[str, Any], step: int, logger: Metri
 
 
 def train_stage(
-    cfg: PdfgcConfig, stage: str, shards: str | list[str], out_dir: str | Path,
-    init_from: Path | None = None, critic_from: Path | None = None, logger: MetricLogger | None = None,
-    max_steps: int | None = None, task_factory: TaskFactory | None = None,
+    cfg: PdfgcConfig, request: StageRequest, logger: MetricLogger | None = None,
+    task_factory: TaskFactory | None = None,
 ) -> StageResult:
-    """Train one stage (or resume it from ``OUT/checkpoints/latest.pt``) and write ``OUT/export.pt``."""
-    out = Path(out_dir)
+    """Train one stage (or resume it from ``OUT/checkpoints/latest.pt``) and write ``OUT/export.pt``.
+
+    A stage resumed at or past its last step trains nothing: asking the loader for no batch
+    would mean "no limit" to WebDataset."""
+    layout = StageLayout(request.out)
     dist_info = init_distributed(cfg.train.backend)
     logger = logger if logger is not None and dist_info.rank == 0 else NullLogger()
     seed_everything(cfg.train.seed, dist_info.rank, cfg.train.deterministic)
-    build = task_factory or load_task_factory()
-    task = build(stage, cfg, dist_info.device, make_wrap(dist_info), init_from, critic_from)
-    last_step = max_steps if max_steps is not None else stage_config(cfg, stage).steps
+    build = task_factory or load_task_factory(request.task_factory)
+    task = build(request.stage, cfg, dist_info.device, make_wrap(dist_info), request.init_from, request.critic_from)
+    last_step = request.max_steps if request.max_steps is not None else stage_config(cfg, request.stage).steps
     ema = GeneratorEma(task, cfg.train.ema_decay) if cfg.train.ema_decay else None
-    checkpointer = Checkpointer(out / "checkpoints", cfg.train.checkpoint_every, cfg.train.keep_last, dist_info)
+    checkpointer = Checkpointer(layout.checkpoints, cfg.train.checkpoint_every, cfg.train.keep_last, dist_info)
     progress = checkpointer.resume(task, ema)
-    loader = build_loader(shards, stage, cfg, dist_info.rank, dist_info.world_size, cfg.train.seed,
-                          start_step=progress.step, num_batches=max(0, last_step - progress.step))
-    if progress.step == 0:
-        logger.log_params(cfg.to_flat_dict())
-    metrics = _run_steps(task, loader, progress, last_step, checkpointer, ema, logger, cfg, dist_info)
-    return _finish(task, out, shards, progress, checkpointer, ema, logger, cfg, metrics, dist_info)
+    run = StageRun(cfg, task, checkpointer, ema, logger, dist_info, progress)
+    metrics: dict[str, float] = {}
+    if progress.step >= last_step:
+        _logger.info("stage %s is complete (step %d of %d); nothing to train", request.stage, progress.step, last_step)
+        if layout.export.exists():
+            return StageResult(layout.export, checkpointer.latest_path, progress.step)
+    else:
+        loader = build_loader(request.shards, request.stage, cfg, dist_info.rank, dist_info.world_size,
+                              cfg.train.seed, start_step=progress.step, num_batches=last_step - progress.step)
+        if progress.step == 0:
+            logger.log_params(cfg.to_flat_dict())
+        metrics = _run_steps(run, loader, last_step)
+    return _finish(run, layout, request.shards, metrics)
 
 
-def _run_steps(
-    task: StageTask, loader: Any, progress: TrainProgress, last_step: int, checkpointer: Checkpointer,
-    ema: GeneratorEma | None, logger: MetricLogger, cfg: PdfgcConfig, dist_info: DistInfo,
-) -> dict[str, float]:
+@dataclass
+class StageRun:
+    """The live parts of one stage run that the loop's steps share."""
+
+    cfg: PdfgcConfig
+    task: StageTask
+    checkpointer: Checkpointer
+    ema: GeneratorEma | None
+    logger: MetricLogger
+    dist_info: DistInfo
+    progress: TrainProgress
+
+
+def _run_steps(run: StageRun, loader: Any, last_step: int) -> dict[str, float]:
+    cfg, task, checkpointer, ema, logger, dist_info, progress = (
+        run.cfg, run.task, run.checkpointer, run.ema, run.logger, run.dist_info, run.progress)
     step_metrics, metrics = StepMetrics(dist_info), {}
     config = cfg.model_dump(mode="json")
     for batch in loader:
@@ -202,15 +229,14 @@ def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig
     return {f"val/{name}": float(np.mean([r[name] for r in results])) for name in results[0]} if results else {}
 
 
-def _finish(
-    task: StageTask, out: Path, shards: str | list[str], progress: TrainProgress, checkpointer: Checkpointer, ema: GeneratorEma | None,
-    logger: MetricLogger, cfg: PdfgcConfig, metrics: dict[str, float], dist_info: DistInfo,
-) -> StageResult:
+def _finish(run: StageRun, layout: StageLayout, shards: str | list[str], metrics: dict[str, float]) -> StageResult:
+    cfg, task, checkpointer, ema, logger, dist_info, progress = (
+        run.cfg, run.task, run.checkpointer, run.ema, run.logger, run.dist_info, run.progress)
     if not checkpointer.latest_path.exists():  # checkpoints live on a filesystem all ranks share
         checkpointer.save(task, progress, cfg.model_dump(mode="json"), ema)
     if ema is not None:
         ema.copy_to_modules()
-    export_path = out / EXPORT_NAME
+    export_path = layout.export
     if dist_info.rank == 0:
         held_out = evaluate_held_out(task, shards, cfg, dist_info)
         if held_out:

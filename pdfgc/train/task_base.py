@@ -15,8 +15,6 @@ import numpy as np
 import torch
 from torch import nn
 
-STAGES = ("critic", "1", "2", "3")
-
 WrapFn = Callable[[nn.Module], nn.Module]
 """Wraps a trainable module for data-parallel training (DDP) or returns it unchanged."""
 

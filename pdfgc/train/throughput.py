@@ -23,10 +23,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.train.reader.loader import batch_to_device, build_loader
 from pdfgc.train.checkpoint import save_export
 from pdfgc.train.loop import autocast_for, seed_everything
 from pdfgc.train.metrics import peak_memory_mb
+from pdfgc.train.reader.loader import batch_to_device, build_loader
 from pdfgc.train.task_base import StageTask
 from pdfgc.train.tasks import build_task
 

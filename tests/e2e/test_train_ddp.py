@@ -17,6 +17,7 @@ import torch
 from pdfgc.config import load_config, save_config
 from pdfgc.errors import PdfgcError
 from pdfgc.train.launch import launch_stage, train_all
+from pdfgc.train.plan import StageLaunch, StageRequest, Topology, TrainPlan
 from pdfgc.train.metrics import read_metrics_jsonl
 from tests.e2e.conftest import BIN, free_port, serving
 from tests.helpers.shards import write_test_shards
@@ -56,7 +57,7 @@ def test_all_stages_on_two_ranks_log_to_the_mlflow_server(shards: str, mlflow_se
     from mlflow import MlflowClient
 
     cfg = load_config("tiny", [f"tracking.uri={mlflow_server}", "train.image_every=2", "train.checkpoint_every=2"])
-    summary = train_all(cfg, ["critic", "1", "2", "3"], shards, tmp_path, nproc=2, max_steps=2)
+    summary = train_all(cfg, TrainPlan(["critic", "1", "2", "3"], shards, tmp_path, Topology(nproc=2), max_steps=2))
 
     client = MlflowClient(mlflow_server)
     assert set(summary.child_run_ids) == {"critic", "1", "2", "3"}
@@ -95,7 +96,7 @@ def _kill_rank_after_step(out: Path, step: int, rank: int) -> None:
     while time.monotonic() < deadline:
         if metrics.exists() and max(read_metrics_jsonl(metrics), default=0) >= step:
             launcher = next(p for p in psutil.process_iter(["cmdline"])
-                            if "torch.distributed.run" in " ".join(p.info["cmdline"] or []) and str(out) in " ".join(p.info["cmdline"]))
+                            if "pdfgc.train.torchrun" in " ".join(p.info["cmdline"] or []) and str(out) in " ".join(p.info["cmdline"]))
             pid = _rank_pid(launcher.pid, rank)
             assert pid is not None, "rank process not found"
             os.kill(pid, signal.SIGKILL)
@@ -108,21 +109,24 @@ def test_a_killed_rank_resumes_to_the_uninterrupted_losses(shards: str, tmp_path
     cfg = load_config("tiny", ["train.deterministic=true", f"train.checkpoint_every={CHECKPOINT_EVERY}",
                                "train.image_every=0", "train.log_every=1"])
     config = save_config(cfg, tmp_path / "config.yaml")
-    common = {"nproc": 2, "max_steps": RESUME_STEPS, "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
 
-    launch_stage(config, STAGE, shards, tmp_path / "straight", **common)
+    def launch(out: Path) -> StageLaunch:
+        request = StageRequest(STAGE, shards, out, max_steps=RESUME_STEPS)
+        return StageLaunch(cfg, config, request, Topology(nproc=2), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    launch_stage(launch(tmp_path / "straight"))
     straight = read_metrics_jsonl(tmp_path / "straight" / "metrics.jsonl")
 
     interrupted = tmp_path / "interrupted"
     killer = threading.Thread(target=_kill_rank_after_step, args=(interrupted, CHECKPOINT_EVERY + 1, 1))
     killer.start()
     with pytest.raises(PdfgcError, match=rf"stage {STAGE} failed .*rank 1"):
-        launch_stage(config, STAGE, shards, interrupted, **common)
+        launch_stage(launch(interrupted))
     killer.join()
     killed_at = max(read_metrics_jsonl(interrupted / "metrics.jsonl"))
     assert killed_at < RESUME_STEPS, "the kill came too late to interrupt the stage"
 
-    result = launch_stage(config, STAGE, shards, interrupted, **common)
+    result = launch_stage(launch(interrupted))
     resumed = read_metrics_jsonl(interrupted / "metrics.jsonl")
     assert result.steps == RESUME_STEPS and sorted(resumed) == list(range(1, RESUME_STEPS + 1))
     for step in range(1, RESUME_STEPS + 1):

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.train.reader.loader import stage_config
+from pdfgc.stages import stage_config
 from pdfgc.train.task_base import WrapFn
 
 IMAGE_KEY = {"critic": "image", "1": "driver", "2": "frames", "3": "driver"}

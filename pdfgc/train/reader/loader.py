@@ -55,12 +55,12 @@ import torch.nn.functional as F
 import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
-from pdfgc.config import PdfgcConfig, StageConfig
+from pdfgc.config import PdfgcConfig
 from pdfgc.curate.view import training_keys
-from pdfgc.train.reader.tarstream import iter_regular_members
-from pdfgc.preprocess.writer import check_member_name
 from pdfgc.errors import InputError, UnsafeShardError
-from pdfgc.train.task_base import STAGES
+from pdfgc.preprocess.writer import check_member_name
+from pdfgc.stages import stage_config
+from pdfgc.train.reader.tarstream import iter_regular_members
 
 _logger = logging.getLogger(__name__)
 
@@ -116,13 +116,6 @@ def expand_shards(shards: str | list[str]) -> list[str]:
     if not urls:
         raise InputError(f"no shards found in {shards!r}")
     return urls
-
-
-def stage_config(cfg: PdfgcConfig, stage: str) -> StageConfig:
-    """The StageConfig section of a stage name ('critic', '1', '2', '3')."""
-    if stage not in STAGES:
-        raise InputError(f"unknown stage {stage!r} (allowed: {', '.join(STAGES)})")
-    return cfg.train.critic if stage == "critic" else getattr(cfg.train, f"stage{stage}")
 
 
 @dataclass(frozen=True)
@@ -628,8 +621,10 @@ def build_loader(
     if split not in ("train", "val"):
         raise InputError(f"split must be 'train' or 'val', got {split!r}")
     total = stage_config(cfg, stage).steps if num_batches is None else start_step + num_batches
+    if total - start_step < 1:  # WebDataset's with_epoch reads 0 batches as "no limit"
+        raise InputError(f"stage {stage}: no batch left to read (step {start_step} of {total})")
     stream = StageBatchStream(expand_shards(shards), stage, cfg, rank, world_size, seed,
-                              start_step, max(0, total - start_step), split)
+                              start_step, total - start_step, split)
     if cfg.train.num_workers == 0:
         return stream
     return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.train.num_workers,

@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 
 from pdfgc.config import PdfgcConfig
-from pdfgc.errors import ConfigError
-from pdfgc.train.task_base import STAGES, StageTask, WrapFn
+from pdfgc.stages import check_stage
+from pdfgc.train.task_base import StageTask, WrapFn
 from pdfgc.train.tasks.common import (
     gather_with_grad,
     gradients_kept,
@@ -55,6 +55,7 @@ def build_task(stage: str, cfg: PdfgcConfig, device: torch.device, wrap: WrapFn,
 
     Stage 2 reads its rank and world size from torch.distributed when a process group exists.
     """
+    check_stage(stage)
     if stage == "critic":
         return CriticTask(cfg, device, wrap)
     if stage == "1":
@@ -62,6 +63,4 @@ def build_task(stage: str, cfg: PdfgcConfig, device: torch.device, wrap: WrapFn,
     if stage == "2":
         rank, world_size = world()
         return Stage2Task(cfg, device, wrap, init_from, rank=rank, world_size=world_size)
-    if stage == "3":
-        return Stage3Task(cfg, device, wrap, init_from, critic_from)
-    raise ConfigError(f"unknown training stage {stage!r} (allowed: {', '.join(STAGES)})")
+    return Stage3Task(cfg, device, wrap, init_from, critic_from)

@@ -10,15 +10,22 @@ import pytest
 
 from pdfgc.config import load_config
 from pdfgc.errors import PdfgcError
-from pdfgc.train.cli import stages_for
-from pdfgc.train.launch import _failure, _ordered, manifest_hash, stage_environment, torchrun_command
+from pdfgc.stages import in_order as _ordered
+from pdfgc.stages import select_stages as stages_for
+from pdfgc.train.launch import _failure, manifest_hash, stage_environment, torchrun_command
+from pdfgc.train.plan import StageLaunch, StageRequest, Topology
+
+
+def _launch(cfg, nproc: int = 1, **request) -> StageLaunch:
+    stage_request = StageRequest(request.pop("stage", "2"), "shards/", Path("out"), **request)
+    return StageLaunch(cfg, Path("run/config.yaml"), stage_request, Topology(nproc=nproc))
 
 
 def test_torchrun_command_runs_the_training_module_with_the_stage() -> None:
-    command = torchrun_command(Path("run/config.yaml"), "2", "shards/", Path("out"), 2, 1, "127.0.0.1:1234", 1,
-                               ["--init-from", "a/export.pt"])
+    cfg = load_config("tiny", ["train.max_restarts=1"])
+    command = torchrun_command(_launch(cfg, nproc=2, init_from=Path("a/export.pt")), "127.0.0.1:1234")
     text = " ".join(command)
-    assert "-m torch.distributed.run --nproc-per-node 2 --nnodes 1 --rdzv-backend c10d" in text
+    assert "-m pdfgc.train.torchrun --nproc-per-node 2 --nnodes 1 --rdzv-backend c10d" in text
     assert "--rdzv-endpoint 127.0.0.1:1234 --max-restarts 1 -m pdfgc.train" in text
     assert text.endswith("--stage 2 --shards shards/ --out out --init-from a/export.pt")
 
@@ -26,7 +33,7 @@ def test_torchrun_command_runs_the_training_module_with_the_stage() -> None:
 def test_ranks_get_the_configured_environment_over_ours(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.check=3")
     monkeypatch.setenv("PDFGC_TEST_KEPT", "yes")
-    env = stage_environment(load_config("tiny", ["train.env={GLIBC_TUNABLES: glibc.malloc.hugetlb=1, EXTRA: x}"]))
+    env = stage_environment(_launch(load_config("tiny", ["train.env={GLIBC_TUNABLES: glibc.malloc.hugetlb=1, EXTRA: x}"])))
     assert env["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1" and env["EXTRA"] == "x"
     assert env["PDFGC_TEST_KEPT"] == "yes" and env["OMP_NUM_THREADS"] == "1"
 

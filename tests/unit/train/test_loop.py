@@ -14,6 +14,7 @@ from pdfgc.train.checkpoint import EXPORT_FORMAT, load_checkpoint
 from pdfgc.train.distributed import DistInfo
 from pdfgc.train.loop import autocast_for, load_task_factory, make_wrap, train_stage
 from pdfgc.train.metrics import NullLogger
+from pdfgc.train.plan import StageRequest
 from tests.helpers.shards import write_test_shards
 from tests.helpers.tiny_task import build_tiny_task
 
@@ -59,13 +60,13 @@ def cfg():
 
 def _run(cfg, shards: str, out: Path, max_steps: int) -> RecordingLogger:
     logger = RecordingLogger()
-    train_stage(cfg, "1", shards, out, logger=logger, max_steps=max_steps, task_factory=build_tiny_task)
+    train_stage(cfg, StageRequest("1", shards, Path(out), max_steps=max_steps), logger=logger, task_factory=build_tiny_task)
     return logger
 
 
 def test_a_stage_logs_every_loss_and_writes_checkpoints_and_export(cfg, shards: str, tmp_path: Path) -> None:
     logger = RecordingLogger()
-    result = train_stage(cfg, "1", shards, tmp_path, logger=logger, max_steps=5, task_factory=build_tiny_task)
+    result = train_stage(cfg, StageRequest("1", shards, tmp_path, max_steps=5), logger=logger, task_factory=build_tiny_task)
     assert result.steps == 5 and sorted(logger.metrics) == [1, 2, 3, 4, 5]
     assert {"loss", "loss_label", "samples_per_s", "step_time_s", "peak_memory_mb", "lr_generator"} <= set(logger.metrics[5])
     assert logger.metrics[1]["lr_generator"] == pytest.approx(2e-4) and logger.metrics[3]["lr_generator"] == pytest.approx(1e-4)
@@ -88,6 +89,22 @@ def test_resumed_run_repeats_the_uninterrupted_losses_step_for_step(cfg, shards:
     for step in (5, 6):
         assert resumed.metrics[step]["loss"] == straight.metrics[step]["loss"]
     assert resumed.params == {}  # params are logged once, by the first run
+
+
+def test_a_finished_stage_trains_nothing_on_the_next_run(cfg, shards: str, tmp_path: Path) -> None:
+    _run(cfg, shards, tmp_path, max_steps=3)
+    checkpoints = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()}
+    again = _run(cfg, shards, tmp_path, max_steps=3)
+    assert again.metrics == {}
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()} == checkpoints
+
+
+def test_asking_the_loader_for_no_batch_is_an_error(cfg, shards: str) -> None:
+    from pdfgc.errors import InputError
+    from pdfgc.train.reader.loader import build_loader
+
+    with pytest.raises(InputError, match="no batch left"):
+        build_loader(shards, "1", cfg, rank=0, world_size=1, seed=0, start_step=3, num_batches=0)
 
 
 def test_autocast_is_bf16_on_cuda_and_off_on_cpu_unless_asked() -> None:
@@ -116,10 +133,11 @@ def test_critic_stage_reports_held_out_errors(tmp_path):
     from pdfgc.config import load_config
     from pdfgc.train.reader.loader import is_val_key
     from pdfgc.train.loop import train_stage
+    from pdfgc.train.plan import StageRequest
     from tests.helpers.shards import write_test_shards
 
     write_test_shards(tmp_path / "shards", n_clips=20, frames=6, crop_size=64)
     cfg = load_config("tiny", ["train.critic.steps=2", "train.checkpoint_every=0"])
-    result = train_stage(cfg, "critic", str(tmp_path / "shards"), tmp_path / "out")
+    result = train_stage(cfg, StageRequest("critic", str(tmp_path / "shards"), tmp_path / "out"))
     assert any(is_val_key(f"spk0_vid{c:02d}_0_000") for c in range(20))  # the split is not empty
     assert "val/mae_pose_deg" in result.final_metrics and result.final_metrics["val/mae_pose_deg"] >= 0

@@ -122,7 +122,7 @@ def test_training_step_reports_finite_named_losses(stage: str, cfg, critic_expor
 @pytest.mark.parametrize("stage", ["critic", "1", "2", "3"])
 def test_every_trainable_parameter_gets_a_gradient(stage: str, cfg, critic_export: Path) -> None:
     """Mid-way through an accumulation cycle the gradients are still there to inspect."""
-    from pdfgc.train.reader.loader import stage_config
+    from pdfgc.stages import stage_config
 
     cfg = cfg.model_copy(deep=True)
     stage_config(cfg, stage).grad_accum = 2
@@ -296,7 +296,7 @@ def test_critic_refuses_labels_of_another_width(cfg) -> None:
 def test_gradient_accumulation_steps_once_per_cycle(stage: str, cfg, critic_export: Path) -> None:
     """With grad_accum=2 the weights move only on the second step; the generator's backward
     leaves the discriminator's accumulated gradients as they were."""
-    from pdfgc.train.reader.loader import stage_config
+    from pdfgc.stages import stage_config
 
     cfg = cfg.model_copy(deep=True)
     stage_config(cfg, stage).grad_accum = 2
