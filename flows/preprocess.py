@@ -22,7 +22,7 @@ from prefect.futures import as_completed
 from tqdm import tqdm
 
 from flows.runners import build_task_runner
-from pdfgc.config import DataConfig, PdfgcConfig
+from pdfgc.config import DataConfig, PdfgcConfig, SplitConfig
 from pdfgc.preprocess.discover import VideoSpec, discover_videos
 from pdfgc.preprocess.pack import PackResult, pack_shards, pending_videos, summarize
 from pdfgc.preprocess.shard_worker import VideoResult, process_video
@@ -40,8 +40,8 @@ def process(spec: VideoSpec, cfg: PdfgcConfig, out: str) -> VideoResult:
 
 
 @task(cache_policy=NO_CACHE)
-def pack(out: str, data_cfg: DataConfig, results: list[VideoResult]) -> PackResult:
-    return pack_shards(out, data_cfg, results)
+def pack(out: str, data_cfg: DataConfig, results: list[VideoResult], split_cfg: SplitConfig) -> PackResult:
+    return pack_shards(out, data_cfg, results, split_cfg)
 
 
 def _collect(futures: list[Any]) -> list[VideoResult]:
@@ -64,6 +64,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("new shards", str(len(summary["new_shards"]))),
         ("frames/s (this run)", f"{summary['frames_per_s']:.1f}"),
     ]
+    for name, counts in summary.get("splits", {}).items():
+        rows.append((f"split {name} (speakers / samples)", f"{counts['speakers']} / {counts['samples']}"))
+    if summary.get("split_mode") not in (None, "speaker"):
+        rows.append(("split WARNING", f"fewer than split.min_speakers speakers: clip-level split {summary['split_mode']!r}"))
     for reason, count in sorted(summary.get("quarantined", {}).items()):
         rows.append((f"quarantined: {reason}", str(count)))
     width = max(len(name) for name, _ in rows)
@@ -77,7 +81,7 @@ def preprocess_flow(source: str, out: str, cfg: PdfgcConfig) -> dict[str, Any]:
     if not todo:
         print(f"nothing to do: all {n_total} videos of {source} are already in {out}")
     results = _collect(process.map(todo, unmapped(cfg), unmapped(out))) if todo else []
-    packed = pack(out, cfg.data, results)
+    packed = pack(out, cfg.data, results, cfg.split)
     new_frames = sum(r.n_frames for r in results if r.ok)
     summary = {
         **summarize(out),

@@ -4,7 +4,9 @@ Steps:
 1. write the resolved config into the run folder and open the MLflow parent run;
 2. run each requested stage (critic -> 1 -> 2 -> 3) as one Prefect task that launches
    ``torchrun -m pdfgc.train`` and streams its log; each stage's export initialises the next;
-3. register the last export in the MLflow Model Registry and write RUN/summary.json.
+3. register the last export in the MLflow Model Registry and write RUN/summary.json;
+4. evaluate the registered model (``flows/evaluate.py``, ``evaluation.*`` in the config) into
+   RUN/evaluation/, unless ``evaluation.after_training`` is off.
 
 The chaining lives in ``pdfgc.train.launch.train_all``; this flow makes each stage a task run.
 """
@@ -18,9 +20,11 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.evaluate import evaluate_after_training
 from pdfgc.config import PdfgcConfig
 from pdfgc.stages import in_order, select_stages
 from pdfgc.train.launch import launch_stage, train_all
+from pdfgc.train.layout import RunLayout
 from pdfgc.train.loop import StageResult
 from pdfgc.train.plan import StageLaunch, Topology, TrainPlan
 
@@ -43,6 +47,8 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str] 
     plan = dataclasses.replace(plan_for(shards, out, cfg, stage, max_steps), init_from=init_from, critic_from=critic_from)
     summary = train_all(cfg, plan, run_stage=run_stage)
     print(f"trained stages {', '.join(summary.child_run_ids)}; registered {summary.registered_model_uri}")
+    evaluation = evaluate_after_training(summary.registered_model_uri, str(shards), RunLayout(Path(out).resolve()).evaluation,
+                                         cfg.evaluation, summary.tracking_uri)
     return {
         "tracking_uri": summary.tracking_uri,
         "parent_run_id": summary.parent_run_id,
@@ -51,6 +57,7 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str] 
         "exports": summary.exports,
         "last_checkpoints": summary.last_checkpoints,
         "summary": str(Path(out).resolve() / "summary.json"),
+        "evaluation": evaluation,
     }
 
 

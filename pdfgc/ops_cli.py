@@ -46,7 +46,7 @@ def _run_curate(args: argparse.Namespace) -> int:
     from pdfgc.curate import curate
 
     _require(args.shards)
-    summary = curate(args.shards, args.out, _config(args).curate)
+    summary = curate(args.shards, args.out, _config(args))
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pdfgc.io import atomic_write_text
+from pdfgc.preprocess.splits import SPEAKER_MODE, split_mode, split_summary
 
 _logger = logging.getLogger(__name__)
 POSE_NAMES = ("pitch", "yaw", "roll", "tx", "ty", "tz")
@@ -94,6 +95,17 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, classes="t", float_format=lambda v: f"{v:.3g}")
 
 
+def _splits_section(manifest: pd.DataFrame) -> str:
+    """Speakers and samples per split, the rule that made them, and the fallback warning."""
+    counts = pd.DataFrame([{"split": name, **values} for name, values in split_summary(manifest).items()])
+    mode = split_mode(manifest)
+    note = f"<p>rule: <b>{html.escape(str(mode))}</b></p>"
+    if mode not in (None, SPEAKER_MODE):
+        note += ("<p><b>Warning:</b> too few speakers for speaker-disjoint splits; samples are split "
+                 "by clip, so a speaker can be on both sides (see split.min_speakers).</p>")
+    return note + _table(counts)
+
+
 def build_report(
     out_path: Path,
     manifest: pd.DataFrame,
@@ -120,6 +132,8 @@ def build_report(
     if "speaker" in manifest:
         per_speaker = manifest.groupby("speaker").agg(samples=("key", "count"), frames=("n_frames", "sum")).reset_index()
         parts.append("<h2>Speakers</h2>" + _table(per_speaker))
+    if "split" in manifest:
+        parts.append("<h2>Splits</h2>" + _splits_section(manifest))
     if len(quarantine):
         parts.append("<h2>Quarantine</h2>" + _table(quarantine[[c for c in ("source", "stage", "reason") if c in quarantine]]))
     if "pose" in labels and len(labels["pose"]):

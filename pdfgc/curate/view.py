@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pdfgc.config import CurateConfig
+from pdfgc.config import CurateConfig, SplitConfig
 from pdfgc.curate.filters import duplicate_drops, speaker_cap_drops, threshold_drops
 from pdfgc.curate.measures import SampleFacts, sample_facts
 from pdfgc.errors import InputError
 from pdfgc.io import atomic_path
 from pdfgc.preprocess.manifest import MANIFEST_FILE
+from pdfgc.preprocess.splits import with_splits
 from pdfgc.preprocess.writer import iter_tar_members
 
 _logger = logging.getLogger(__name__)
@@ -33,8 +34,6 @@ MANIFEST_MEASURES = {"face_px": "quality_face_px", "sharpness": "quality_sharpne
 MEMBER_MEASURES = ("yaw_deg", "landmark_jitter", "lip_sync")
 VIEW_COLUMNS = ("key", "shard", "speaker", "video", "clip", "split", "kept", "reason", "detail",
                 *MANIFEST_MEASURES, *MEMBER_MEASURES)
-DEFAULT_SPLIT = "train"
-"""Split of every sample when the manifest has no ``split`` column."""
 TEST_SPLIT = "test"
 
 
@@ -84,7 +83,7 @@ def measures_table(manifest: pd.DataFrame, facts: dict[str, SampleFacts]) -> pd.
         "key": manifest["key"].astype(str), "shard": manifest["shard"].astype(str),
         "speaker": manifest["speaker"].astype(str), "video": manifest["video"].astype(str),
         "clip": manifest["clip"].astype(str),
-        "split": manifest["split"].astype(str) if "split" in manifest.columns else DEFAULT_SPLIT,
+        "split": manifest["split"].astype(str),
     })
     for name, column in MANIFEST_MEASURES.items():
         table[name] = manifest[column].astype(float) if column in manifest.columns else np.nan
@@ -107,7 +106,7 @@ def apply_rules(table: pd.DataFrame, facts: dict[str, SampleFacts], cfg: CurateC
     return view[list(VIEW_COLUMNS)].reset_index(drop=True)
 
 
-def build_view(shards: str | Path, cfg: CurateConfig) -> CuratedView:
+def build_view(shards: str | Path, cfg: CurateConfig, split_cfg: SplitConfig | None = None) -> CuratedView:
     """Measure every sample of the shard folder and apply the configured rules.
 
     Examples
@@ -117,6 +116,8 @@ def build_view(shards: str | Path, cfg: CurateConfig) -> CuratedView:
     """
     shards = Path(shards)
     manifest = read_manifest(shards)
+    if "split" not in manifest.columns:  # a manifest written before splits: the readers' rule
+        manifest, _ = with_splits(manifest, split_cfg or SplitConfig())
     facts = collect_facts(shards, manifest, cfg)
     view = apply_rules(measures_table(manifest, facts), facts, cfg)
     _logger.info("view of %s: %d of %d samples kept", shards, int(view["kept"].sum()), len(view))

@@ -38,7 +38,7 @@ def cheap_metrics(output: np.ndarray, target: np.ndarray, measurer: Any) -> dict
 
     measured_output, measured_target = measurer.measure(output), measurer.measure(target)
     similarity = np.array([identity.identity_similarity(o[None], t)
-                           for o, t in zip(measured_output.embedding, measured_target.embedding)])  # (B,) NaN without a face
+                           for o, t in zip(measured_output.identity, measured_target.identity)])  # (B,) NaN without a face
     values = {
         "psnr": image.psnr(target, output),
         "identity_similarity": float(np.nanmean(similarity)) if np.isfinite(similarity).any() else float("nan"),

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pdfgc.eval.results import METHODS
+from pdfgc.eval.results import METHODS, SETTINGS
 from pdfgc.io import atomic_write_text
 
 GRID_SIDE = 96
@@ -50,7 +50,7 @@ def metric_tables(rows: list[dict[str, Any]]) -> str:
         by_setting.setdefault(setting, {}).setdefault(metric, {})[row["method"]] = row
     titles = {"self": "Self-driven reconstruction", "cross": "Cross-driven"}
     parts = []
-    for setting, metrics in by_setting.items():
+    for setting, metrics in sorted(by_setting.items(), key=lambda item: SETTINGS.index(item[0]) if item[0] in SETTINGS else 99):
         head = "".join(f"<th>{m}</th>" for m in METHODS)
         body = "".join(f"<tr><td>{html.escape(metric)}</td>{''.join(_cell(cells.get(m)) for m in METHODS)}</tr>"
                        for metric, cells in sorted(metrics.items()))
@@ -78,7 +78,8 @@ def heat_map(crosstalk: dict[str, Any]) -> str:
     for factor, row in zip(factors, matrix):
         cells = "".join(f'<td style="background:{_heat_colour(v, top)}">{"-" if v is None else f"{v:.2f}"}</td>' for v in row)
         body += f"<tr><th>{html.escape(factor)} swapped</th>{cells}</tr>"
-    return (f"<table class='heat'><tr><th></th>{head}</tr>{body}</table><p>Each row: one factor's driver swapped; "
+    note = f"<p class='why'>{html.escape(crosstalk['reason'])}</p>" if crosstalk.get("reason") else ""
+    return (f"<table class='heat'><tr><th></th>{head}</tr>{body}</table>{note}<p>Each row: one factor's driver swapped; "
             "each column: how far that factor's measured labels moved in the output, relative to the swapped "
             "factor's own move (the diagonal). PD-FGC claims a near-diagonal matrix.</p>")
 

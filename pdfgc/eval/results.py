@@ -10,6 +10,7 @@ clip could measure it, the value is ``null`` and ``reason`` says why (never a ma
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,9 +71,16 @@ class CrosstalkCollector:
             return {"factors": list(self.factors), "matrix": None,
                     "reason": self.reason or "no clip pair to swap drivers between"}
         stacked = np.stack(self.matrices)
-        mean = np.nanmean(np.where(np.isfinite(stacked), stacked, np.nan), axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN cell stays NaN: "Mean of empty slice"
+            mean = np.nanmean(stacked, axis=0)
         matrix = [[None if not math.isfinite(v) else float(v) for v in row] for row in mean]
-        return {"factors": list(self.factors), "matrix": matrix, "clips": len(self.matrices)}
+        document = {"factors": list(self.factors), "matrix": matrix, "clips": len(self.matrices)}
+        empty_rows = [f for f, row in zip(self.factors, matrix) if all(v is None for v in row)]
+        if empty_rows:
+            document["reason"] = (f"no measurable move when swapping {', '.join(empty_rows)} (no face in the "
+                                  "outputs, or the model ignores that driver): those rows are null")
+        return document
 
 
 def check_metrics_json(doc: dict[str, Any]) -> None:

@@ -11,14 +11,15 @@ increasing affine map of the level gives the same value.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from typing import Any
 
 import numpy as np
+import torch
 
 from pdfgc.config import PdfgcConfig
+from pdfgc.errors import InputError, PdfgcError
 from pdfgc.eval.clips import ClipData
 from pdfgc.eval.generate import Drivers
 from pdfgc.eval.metrics import crosstalk, expression, eyes, identity, image, lips, pose
@@ -28,7 +29,11 @@ _logger = logging.getLogger(__name__)
 
 MEL_ROWS_PER_FRAME = 4
 NO_FACE = "no frame with a face on both sides"
+NO_FACE_IN_FRAMES = "no face found in these frames"
+MOTION_METRICS = ("sync_proxy", "sync_offset_frames", "pose_rotation_deg", "pose_translation_mm", "blink_f1",
+                  "gaze_error_deg", "expression_distance", "emotion_agreement")
 NO_SYNC_MODEL = "no sync expert given (--sync-model)"
+LSE_METRICS = ("lse_d", "lse_c", "lse_offset_frames")
 REASONS = {
     "psnr": "frames identical to the real ones (infinite PSNR)",
     "cpbd": "no edge block in any frame (flat images)",
@@ -50,36 +55,33 @@ def _value(metric: str, number: float) -> Value:
 
 
 def tile_measures(measures: Any, n_frames: int) -> Any:
-    """Measures of one frame repeated ``n_frames`` times (every per-frame array field)."""
-    changes = {}
-    for item in dataclasses.fields(measures):
-        value = getattr(measures, item.name)
-        if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == 1:
-            changes[item.name] = np.repeat(value, n_frames, axis=0)
-    return dataclasses.replace(measures, **changes)
+    """Measures of one frame repeated ``n_frames`` times."""
+    return measures.take(np.zeros(n_frames, dtype=int))
 
 
 def _first(measures: Any, n_frames: int) -> Any:
-    """The first ``n_frames`` frames of every per-frame array field."""
-    total = len(measures.face_found)
-    changes = {item.name: getattr(measures, item.name)[:n_frames] for item in dataclasses.fields(measures)
-               if isinstance(getattr(measures, item.name), np.ndarray) and len(getattr(measures, item.name)) == total}
-    return dataclasses.replace(measures, **changes)
+    """The measures of the first ``n_frames`` frames."""
+    return measures.take(slice(0, n_frames))
 
 
 def _source_embedding(source: Any) -> np.ndarray | None:
-    embedding = np.asarray(source.embedding[0], np.float64)
+    embedding = np.asarray(source.identity[0], np.float64)
     return embedding if np.isfinite(embedding).all() else None
 
 
 class MetricScorer:
     """Scores of one evaluation; ``measurer`` has ``measure(frames) -> FrameMeasures``."""
 
-    def __init__(self, measurer: Any, perceptual: Any = None, sync_expert: Any = None) -> None:
+    def __init__(self, measurer: Any, perceptual: Any = None, sync_expert: Any = None, label_measurer: Any = None) -> None:
         self.measurer, self.perceptual, self.sync_expert = measurer, perceptual, sync_expert
+        self.label_measurer = label_measurer or measurer
 
     def measure(self, frames: np.ndarray) -> Any:
         return self.measurer.measure(frames)
+
+    def measure_labels(self, frames: np.ndarray) -> Any:
+        """Measures without identity and emotion (the cross-talk matrix reads motion labels only)."""
+        return self.label_measurer.measure(frames)
 
     def still(self, frame: np.ndarray, n_frames: int) -> Any:
         return tile_measures(self.measurer.measure(frame[None]), n_frames)
@@ -91,11 +93,13 @@ class MetricScorer:
         reference = _source_embedding(source)
         if reference is None:
             return "no face found in the source frame"
-        return _value("identity_similarity", identity.identity_similarity(measures.embedding, reference))
+        return _value("identity_similarity", identity.identity_similarity(measures.identity, reference))
 
-    def _motion(self, measures: Any, lips_clip: ClipData, targets: dict[str, Any]) -> dict[str, Value]:
+    def _motion(self, frames: np.ndarray, measures: Any, lips_clip: ClipData, targets: dict[str, Any]) -> dict[str, Value]:
         """Lips, pose, eyes, expression and emotion against each factor's target measures."""
         n = len(measures.face_found)
+        if not measures.face_found.any():
+            return {"face_found": 0.0, **{name: NO_FACE_IN_FRAMES for name in MOTION_METRICS}, **self._lse(frames, lips_clip)}
         sync = lips.sync_proxy(measures.mouth_opening, mel_loudness(lips_clip.mel, n))
         rotation = pose.pose_error(targets["pose"].pose, measures.pose)
         scores = {
@@ -107,21 +111,28 @@ class MetricScorer:
             "gaze_error_deg": _value("gaze_error_deg", eyes.gaze_error(targets["eyes"].gaze, measures.gaze)),
             "expression_distance": _value("expression", expression.expression_distance(targets["expression"].expression, measures.expression)),
         }
-        if np.isfinite(sync.correlation):
-            scores["sync_offset_frames"] = float(sync.offset)
+        scores["sync_offset_frames"] = float(sync.offset) if np.isfinite(sync.correlation) else scores["sync_proxy"]
         scores["emotion_agreement"] = self._emotion(measures, targets["expression"])
-        scores.update(self._lse(measures, lips_clip))
+        scores.update(self._lse(frames, lips_clip))
         return scores
 
     def _emotion(self, measures: Any, target: Any) -> Value:
-        if getattr(measures, "emotion", None) is None or getattr(target, "emotion", None) is None:
-            return "no emotion classifier installed (fer's model file not found)"
+        if measures.emotion is None or target.emotion is None:
+            return "no emotion classifier: " + (measures.skipped.get("emotion") or target.skipped.get("emotion") or "not measured")
         return _value("emotion", expression.emotion_agreement(target.emotion, measures.emotion))
 
-    def _lse(self, measures: Any, lips_clip: ClipData) -> dict[str, Value]:
+    def _lse(self, frames: np.ndarray, lips_clip: ClipData) -> dict[str, Value]:
+        """LSE-D, LSE-C and the offset found by the sync expert, on the frames against the lips driver's audio."""
         if self.sync_expert is None:
-            return {"lse_d": NO_SYNC_MODEL, "lse_c": NO_SYNC_MODEL}
-        return self.sync_expert(measures, lips_clip)
+            return {name: NO_SYNC_MODEL for name in LSE_METRICS}
+        from pdfgc.eval.metrics.lse import score_clip
+
+        images = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        try:
+            score = score_clip(self.sync_expert, images, lips_clip.mel[: MEL_ROWS_PER_FRAME * len(frames)])
+        except InputError as exc:
+            return {name: str(exc) for name in LSE_METRICS}
+        return {"lse_d": score.distance, "lse_c": score.confidence, "lse_offset_frames": float(score.offset)}
 
     def self_scores(self, candidate: np.ndarray, measures: Any, real: ClipData, real_measures: Any, source: Any) -> dict[str, Value]:
         n = len(candidate)
@@ -137,7 +148,7 @@ class MetricScorer:
             "perceptual": self._perceptual(reference, candidate),
         }
         targets = {"pose": real_measures, "eyes": real_measures, "expression": real_measures}
-        scores.update(self._motion(measures, real, targets))
+        scores.update(self._motion(candidate, measures, real, targets))
         return scores
 
     def _perceptual(self, reference: np.ndarray, candidate: np.ndarray) -> Value:
@@ -145,12 +156,12 @@ class MetricScorer:
             return "no perceptual network installed (stlpips-pytorch)"
         return _value("perceptual", float(self.perceptual(reference, candidate)))
 
-    def cross_scores(self, measures: Any, identity_measures: Any, drivers: Drivers, driver_measures: dict[str, Any],
-                     source: Any) -> dict[str, Value]:
+    def cross_scores(self, frames: np.ndarray, measures: Any, identity_measures: Any, drivers: Drivers,
+                     driver_measures: dict[str, Any], source: Any) -> dict[str, Value]:
         n = len(measures.face_found)
         targets = {name: _first(driver_measures[name], n) for name in ("pose", "eyes", "expression")}
         scores = {"identity_similarity": self._identity(identity_measures, source)}
-        scores.update(self._motion(measures, drivers.lips, targets))
+        scores.update(self._motion(frames, measures, drivers.lips, targets))
         return scores
 
     def crosstalk(self, base: Any, swapped: dict[str, Any]) -> np.ndarray:
@@ -162,12 +173,25 @@ class MetricScorer:
 
 def build_scorer(cfg: PdfgcConfig, sync_model: str | None = None, tracking_uri: str | None = None) -> MetricScorer:
     """The scorer with the project's measuring code (and the sync expert when one is given)."""
-    from pdfgc.eval.measure import FaceMeasurer
+    from pdfgc.eval.measure import FaceMeasurer, MeasureOptions
 
     measurer = FaceMeasurer(cfg.labels)
+    label_measurer = FaceMeasurer(cfg.labels, MeasureOptions(identity=False, emotion=False))
+    perceptual = _perceptual_distance()
     sync_expert = None
     if sync_model is not None:
-        from pdfgc.eval.sync_scores import load_sync_scorer
+        from pdfgc.eval.metrics.lse import load_expert
 
-        sync_expert = load_sync_scorer(sync_model, tracking_uri)
-    return MetricScorer(measurer, None, sync_expert)
+        sync_expert = load_expert(sync_model, tracking_uri)
+    return MetricScorer(measurer, perceptual, sync_expert, label_measurer)
+
+
+def _perceptual_distance() -> Any:
+    """ST-LPIPS on the VGG16 that the stlpips-pytorch wheel ships; None (rows say why) without it."""
+    try:
+        from pdfgc.eval.metrics.perceptual import PerceptualDistance
+
+        return PerceptualDistance()
+    except (ImportError, OSError, PdfgcError) as exc:
+        _logger.warning("perceptual distance skipped: %s", exc)
+        return None

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pdfgc.config import SplitConfig
 from pdfgc.io import atomic_path
+from pdfgc.preprocess.splits import with_splits
 
 _logger = logging.getLogger(__name__)
 
@@ -43,3 +45,18 @@ def drop_rows(path: str | Path, column: str, values: set) -> None:
         return
     with atomic_path(path) as tmp:
         table[~table[column].isin(values)].to_parquet(tmp, index=False)
+
+
+def update_splits(path: str | Path, cfg: SplitConfig) -> pd.DataFrame:
+    """Give every manifest row its ``split`` and ``split_mode`` (``pdfgc.preprocess.splits``);
+    atomic rewrite, skipped when nothing changed. Returns the table."""
+    table = read_table(path)
+    if table.empty:
+        return table
+    updated, _ = with_splits(table, cfg)
+    unchanged = all(c in table.columns for c in ("split", "split_mode")) and updated[["split", "split_mode"]].equals(
+        table[["split", "split_mode"]])
+    if not unchanged:
+        with atomic_path(path) as tmp:
+            updated.to_parquet(tmp, index=False)
+    return updated

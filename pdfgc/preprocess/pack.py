@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pdfgc.config import DataConfig, PdfgcConfig
-from pdfgc.preprocess import manifest, remote, writer
+from pdfgc.config import DataConfig, PdfgcConfig, SplitConfig
+from pdfgc.preprocess import manifest, remote, splits, writer
 from pdfgc.preprocess.discover import VideoSpec
 from pdfgc.preprocess.shard_worker import VideoResult, file_sha256, staging_dir, uid_from
 from pdfgc.io import atomic_path, atomic_write_json
@@ -99,14 +99,15 @@ def pending_videos(specs: list[VideoSpec], out_dir: str, cfg: PdfgcConfig) -> li
     return pending
 
 
-def pack_shards(out_dir: str, cfg: DataConfig, results: list[VideoResult]) -> PackResult:
-    """Pack every staged video of ``out_dir`` into new shards and update the tables.
+def pack_shards(out_dir: str, cfg: DataConfig, results: list[VideoResult], split: SplitConfig | None = None) -> PackResult:
+    """Pack every staged video of ``out_dir`` into new shards and update the tables; every
+    manifest row gets its train/val/test ``split`` by ``split`` (default: ``SplitConfig()``).
 
     The staging markers, not ``results``, are the source of truth, so videos staged by a run
     that was killed before its pack are packed too; ``results`` is only counted in the log.
     """
     if remote.is_remote(out_dir):
-        return _pack_remote(out_dir, cfg, results)
+        return _pack_remote(out_dir, cfg, results, split)
     root = Path(out_dir)
     remove_stale_temp_files(root)
     _remove_orphan_shards(root, cfg.shard_prefix)
@@ -115,15 +116,15 @@ def pack_shards(out_dir: str, cfg: DataConfig, results: list[VideoResult]) -> Pa
     done = packed_uids(out_dir)
     good = [item for item in staged if item.body["result"]["ok"] and item.uid not in done and _has_tar(item)]
     new_shards, n_samples = _write_shards(root, cfg, good, _packed_keys(out_dir))
-    _update_manifest(root)
+    _update_manifest(root, split or SplitConfig())
     _update_quarantine(root, [item for item in staged if not item.body["result"]["ok"]])
     _remove_staging(staged, packed_uids(out_dir) | quarantined_uids(out_dir))
     return PackResult(new_shards, n_samples, str(root / manifest.MANIFEST_FILE), str(root / manifest.QUARANTINE_FILE))
 
 
-def _pack_remote(url: str, cfg: DataConfig, results: list[VideoResult]) -> PackResult:
+def _pack_remote(url: str, cfg: DataConfig, results: list[VideoResult], split: SplitConfig | None) -> PackResult:
     mirror = str(remote.sync_down(url))
-    packed = pack_shards(mirror, cfg, results)
+    packed = pack_shards(mirror, cfg, results, split)
     uploaded = remote.publish(url, packed_uids(mirror) | quarantined_uids(mirror))
     base = url.rstrip("/")
     return PackResult(uploaded, packed.n_samples, f"{base}/{manifest.MANIFEST_FILE}", f"{base}/{manifest.QUARANTINE_FILE}")
@@ -214,12 +215,13 @@ def _copy_samples(item: _Staged, tar: writer.TarSampleWriter, known_keys: set[st
     return keys
 
 
-def _update_manifest(root: Path) -> None:
+def _update_manifest(root: Path, split: SplitConfig) -> None:
     table = manifest.read_table(root / manifest.MANIFEST_FILE)
     listed = set(table["shard"]) if "shard" in table.columns else set()
     rows = [row for stats in shard_stats(str(root)) if stats["shard"] not in listed for row in stats["rows"]]
     if rows:
         manifest.append_rows(root / manifest.MANIFEST_FILE, rows, unique_by="key")
+    manifest.update_splits(root / manifest.MANIFEST_FILE, split)
 
 
 def _update_quarantine(root: Path, failed: list[_Staged]) -> None:
@@ -260,4 +262,6 @@ def summarize(out_dir: str) -> dict:
         "hours": seconds / 3600,
         "shards": len(shard_stats(out_dir)),
         "quarantined": {str(k): int(v) for k, v in by_reason.items()},
+        "splits": splits.split_summary(table),
+        "split_mode": splits.split_mode(table),
     }

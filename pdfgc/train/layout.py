@@ -60,5 +60,10 @@ class RunLayout:
     def summary(self) -> Path:
         return self.root / "summary.json"
 
+    @property
+    def evaluation(self) -> Path:
+        """``pdfgc evaluate``'s output folder (metrics.json, report.html) after the last stage."""
+        return self.root / "evaluation"
+
     def stage(self, stage: str) -> StageLayout:
         return StageLayout(self.root / f"stage_{stage}")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdfgc.config import PdfgcConfig
+from pdfgc.train.reader.splits import select_split
 from pdfgc.errors import PdfgcError
 from pdfgc.stages import stage_config
 from pdfgc.train.checkpoint import (
@@ -37,8 +38,11 @@ from pdfgc.train.distributed import DistInfo, all_reduce_mean, init_distributed
 from pdfgc.train.layout import StageLayout
 from pdfgc.train.metrics import MetricLogger, NullLogger, peak_memory_mb
 from pdfgc.train.plan import DEFAULT_TASK_FACTORY, StageRequest
-from pdfgc.train.reader.loader import batch_to_device, build_loader
+from pdfgc.train.reader.loader import batch_to_device, build_loader, expand_shards
 from pdfgc.train.task_base import StageTask, WrapFn
+
+if TYPE_CHECKING:
+    from pdfgc.eval.curves import ValidationCurves
 
 _logger = logging.getLogger(__name__)
 
@@ -160,7 +164,8 @@ def train_stage(
     ema = GeneratorEma(task, cfg.train.ema_decay) if cfg.train.ema_decay else None
     checkpointer = Checkpointer(layout.checkpoints, cfg.train.checkpoint_every, cfg.train.keep_last, dist_info)
     progress = checkpointer.resume(task, ema)
-    run = StageRun(cfg, task, checkpointer, ema, logger, dist_info, progress)
+    run = StageRun(cfg, task, checkpointer, ema, logger, dist_info, progress,
+                   _validation_curves(cfg, task, request.shards, dist_info))
     metrics: dict[str, float] = {}
     if progress.step >= last_step:
         _logger.info("stage %s is complete (step %d of %d); nothing to train", request.stage, progress.step, last_step)
@@ -171,6 +176,7 @@ def train_stage(
                               cfg.train.seed, start_step=progress.step, num_batches=last_step - progress.step)
         if progress.step == 0:
             logger.log_params(cfg.to_flat_dict())
+            logger.log_params(select_split(expand_shards(request.shards), "train", cfg.split).params())
         metrics = _run_steps(run, loader, last_step)
     return _finish(run, layout, request.shards, metrics)
 
@@ -186,6 +192,17 @@ class StageRun:
     logger: MetricLogger
     dist_info: DistInfo
     progress: TrainProgress
+    curves: ValidationCurves | None = None
+    """Validation curves every ``train.eval_every`` steps (rank 0 only; None when off)."""
+
+
+def _validation_curves(cfg: PdfgcConfig, task: StageTask, shards: str | list[str], dist_info: DistInfo) -> ValidationCurves | None:
+    """Rank 0's curves when ``train.eval_every`` is on (imported only then: the measuring code is heavy)."""
+    if cfg.train.eval_every <= 0 or dist_info.rank != 0:
+        return None
+    from pdfgc.eval.curves import ValidationCurves
+
+    return ValidationCurves.build(cfg, task, shards)
 
 
 def _run_steps(run: StageRun, loader: Any, last_step: int) -> dict[str, float]:
@@ -210,14 +227,16 @@ def _run_steps(run: StageRun, loader: Any, last_step: int) -> dict[str, float]:
         checkpointer.observe(losses.get("loss"))  # this rank's loss: only rank 0's choice of best.pt counts
         if cfg.train.image_every > 0 and step % cfg.train.image_every == 0:
             _log_images(task, batch, step, logger)
+        if run.curves is not None:
+            run.curves.maybe_log(task, step, logger, dist_info.device)
         if checkpointer.should_save(step, last_step) and step % stage_config(cfg, task.stage).grad_accum == 0:
             checkpointer.save(task, progress, config, ema)
     return metrics
 
 
 def evaluate_held_out(task: StageTask, shards: str | list[str], cfg: PdfgcConfig, dist_info: DistInfo) -> dict[str, float]:
-    """``val/...`` means of ``task.evaluate`` over the held-out split (1 sample in 10 by key hash);
-    empty when the task has no ``evaluate`` or the shards hold no held-out sample."""
+    """``val/...`` means of ``task.evaluate`` over the val split (speakers held out by
+    ``pdfgc.preprocess.splits``); empty when the task has no ``evaluate`` or the split has no sample."""
     if not hasattr(task, "evaluate"):
         return {}
     try:

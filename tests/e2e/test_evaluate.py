@@ -17,6 +17,7 @@ from pdfgc.preprocess.discover import discover_videos
 from pdfgc.preprocess.pack import pack_shards
 from pdfgc.preprocess.shard_worker import process_video
 from pdfgc.train.launch import train_all
+from pdfgc.train.plan import Topology, TrainPlan
 from tests.helpers.media import cut_clip
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +49,7 @@ def real_shards(real_videos: list[Path], tmp_path_factory: pytest.TempPathFactor
 def trained(real_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[PdfgcConfig, object]:
     out = tmp_path_factory.mktemp("train")
     cfg = _config(f"sqlite:///{out / 'mlflow.db'}")
-    summary = train_all(cfg, ["critic", "1", "2", "3"], str(real_shards), out, nproc=1, max_steps=1)
+    summary = train_all(cfg, TrainPlan(["critic", "1", "2", "3"], str(real_shards), out, Topology(nproc=1), max_steps=1))
     return cfg, summary
 
 

@@ -12,7 +12,7 @@ The pipeline per rank (and per DataLoader worker) is a ``wds.DataPipeline``:
    log-and-continue handler for unreadable tars.
 3. ``_refuse_unsafe``: raises UnsafeShardError for pickle-like members or unsafe names. Nothing
    is decoded by webdataset: members stay bytes until this module decodes them itself.
-4. train/val split by a stable hash of the sample key.
+4. the split: only the keys ``manifest.parquet`` puts in this split (``pdfgc.train.reader.splits``).
 5. ``_plan_samples``: picks the frames each sample contributes from ``face_ok.npy`` only,
    with an RNG seeded by (seed, slot, sample index), so a pick never depends on where a run
    started; then a shuffle buffer seeded by (seed, slot). Epoch markers from the reader let
@@ -32,7 +32,6 @@ frames per stage-1 sample) float32 frames made the loader 2.4 times slower than 
 from __future__ import annotations
 
 import glob
-import hashlib
 import io
 import logging
 import math
@@ -57,6 +56,8 @@ from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from pdfgc.config import PdfgcConfig
 from pdfgc.curate.view import training_keys
+from pdfgc.train.reader.splits import SplitSelection, require_samples, select_split
+from pdfgc.train.reader.sync_plan import plan_sync_window, sync_mel_windows
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.preprocess.writer import check_member_name
 from pdfgc.stages import stage_config
@@ -64,8 +65,6 @@ from pdfgc.train.reader.tarstream import iter_regular_members
 
 _logger = logging.getLogger(__name__)
 
-VAL_FRACTION_DENOMINATOR = 10
-"""1 sample in 10 (by key hash) is held out as ``split="val"``."""
 MEL_ROWS_PER_FRAME = 4
 LABEL_NAMES = ("pose", "expression", "gaze", "blink", "landmarks")
 ERROR_LOG_INTERVAL_S = 30.0
@@ -206,16 +205,9 @@ def _check_member_names(sample: dict[str, Any]) -> None:
                 raise UnsafeShardError(f"{sample.get('__url__')}: {exc}; refusing the shard") from None
 
 
-def is_val_key(key: str) -> bool:
-    """Stable across runs and machines (sha1 of the key, not Python's salted hash)."""
-    digest = hashlib.sha1(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") % VAL_FRACTION_DENOMINATOR == 0
-
-
-def _select_split(samples: Iterable[dict[str, Any]], split: str) -> Iterator[dict[str, Any]]:
-    want_val = split == "val"
+def _select_split(samples: Iterable[dict[str, Any]], selection: SplitSelection) -> Iterator[dict[str, Any]]:
     for sample in samples:
-        if EPOCH_END in sample or is_val_key(sample["__key__"]) == want_val:
+        if EPOCH_END in sample or selection.contains(sample["__key__"]):
             yield sample
 
 
@@ -279,9 +271,13 @@ class StagePlanner:
         self.stage = stage
         self.k_app = cfg.train.stage1.k_frames
         self.k_window = cfg.train.stage3.k_frames
+        self.sync_cfg = cfg.sync
 
     def __call__(self, face_ok: np.ndarray, rng: np.random.Generator) -> FramePlan | None:
         ok = np.flatnonzero(face_ok)
+        if self.stage == "sync":
+            planned = plan_sync_window(face_ok, rng, self.sync_cfg)
+            return FramePlan(*planned) if planned else None
         if self.stage == "critic":
             return FramePlan(int(rng.choice(ok))) if ok.size else None
         if ok.size < 2:
@@ -365,6 +361,7 @@ STAGE_IMAGES: dict[str, dict[str, ImageSource]] = {
     "1": {"driver": attrgetter("driver"), "app_frames": attrgetter("others")},
     "2": {"frames": attrgetter("driver"), "frames2": lambda plan: plan.others[0]},
     "3": {"driver": attrgetter("driver"), "app_frames": attrgetter("others"), "window": attrgetter("window")},
+    "sync": {"window": attrgetter("window")},
 }
 """Each stage's image keys and the plan's frame (3, S, S) or frames (K, 3, S, S) behind them."""
 
@@ -382,6 +379,7 @@ class BatchDecoder:
         self.stage = stage
         self.size = cfg.model.image_size
         self.window_frames = cfg.audio.window_frames
+        self.sync_frames = cfg.sync.frames
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         plans: list[FramePlan] = [s["__plan__"] for s in samples]
@@ -413,6 +411,8 @@ class BatchDecoder:
         if self.stage in ("2", "3"):
             mel = _load_npy(sample, "mel")
             out["mel"] = self._mel_window(mel, plan.driver)
+        if self.stage == "sync":
+            out.update(sync_mel_windows(_load_npy(sample, "mel"), plan.driver, plan.others, self.sync_frames, audio_window))
         if self.stage == "3":
             out["mel_window"] = torch.stack([self._mel_window(mel, t) for t in plan.window])
         return out
@@ -548,6 +548,8 @@ class StageBatchStream(torch.utils.data.IterableDataset):
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.start_step, self.num_batches, self.split = start_step, num_batches, split
         self.batch_size = stage_config(cfg, stage).batch_size
+        self.selection = select_split(urls, split, cfg.split)
+        require_samples(self.selection, urls[0])
         self.view_keys = training_keys(cfg.train.view, urls) if cfg.train.view else None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -565,7 +567,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
             lambda src: _read_tars(src, handler),
             lambda s: _keep_slot_samples(s, slot, source.split_samples),
             _refuse_unsafe,
-            lambda s: _select_split(s, self.split),
+            lambda s: _select_split(s, self.selection),
             lambda s: _keep_view_keys(s, self.view_keys),
             lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg), self.seed, slot),
             lambda s: _require_samples(s, self.stage, self.split),
@@ -611,15 +613,14 @@ def build_loader(
 ) -> Iterable[dict[str, Any]]:
     """Batches for ``stage`` on this rank: exactly ``num_batches`` of them (default: the stage's
     remaining steps), the same stream for the same (shards, seed, rank, world_size), resumed
-    after ``start_step`` consumed batches.
+    after ``start_step`` consumed batches. Only samples of ``split`` (train, val, test or all;
+    ``pdfgc.train.reader.splits``) are read.
 
     Examples
     --------
     >>> loader = build_loader("data/pdfgc-{000000..000003}.tar", "1", cfg, rank=0, world_size=1, seed=0)
     >>> batch = next(iter(loader))  # batch["app_frames"]: (B, K, 3, S, S)
     """
-    if split not in ("train", "val"):
-        raise InputError(f"split must be 'train' or 'val', got {split!r}")
     total = stage_config(cfg, stage).steps if num_batches is None else start_step + num_batches
     if total - start_step < 1:  # WebDataset's with_epoch reads 0 batches as "no limit"
         raise InputError(f"stage {stage}: no batch left to read (step {start_step} of {total})")

@@ -1,4 +1,5 @@
-"""The four stage tasks: critic, 1 (appearance/motion), 2 (lip/pose/eye heads), 3 (expression + G).
+"""The stage tasks: critic, 1 (appearance/motion), 2 (lip/pose/eye heads), 3 (expression + G), and
+sync (the audio-visual sync expert that evaluation uses; ``tasks/sync.py``, independent of the others).
 
 Each task owns one stage's networks, optimisers, schedulers and losses; the generic loop in
 ``pdfgc.train.loop`` feeds it batches (keys per stage in docs/DATA_FORMAT.md and the loader),
@@ -44,8 +45,9 @@ from pdfgc.train.tasks.critic import CriticTask
 from pdfgc.train.tasks.stage1 import Stage1Task
 from pdfgc.train.tasks.stage2 import Stage2Task
 from pdfgc.train.tasks.stage3 import Stage3Task
+from pdfgc.train.tasks.sync import SyncTask
 
-__all__ = ["CriticTask", "Stage1Task", "Stage2Task", "Stage3Task", "build_task", "gather_with_grad",
+__all__ = ["CriticTask", "Stage1Task", "Stage2Task", "Stage3Task", "SyncTask", "build_task", "gather_with_grad",
            "gradients_kept", "load_export"]
 
 
@@ -63,4 +65,6 @@ def build_task(stage: str, cfg: PdfgcConfig, device: torch.device, wrap: WrapFn,
     if stage == "2":
         rank, world_size = world()
         return Stage2Task(cfg, device, wrap, init_from, rank=rank, world_size=world_size)
+    if stage == "sync":
+        return SyncTask(cfg, device, wrap)
     return Stage3Task(cfg, device, wrap, init_from, critic_from)

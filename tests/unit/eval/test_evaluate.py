@@ -51,11 +51,13 @@ class FakeScorer:
     def self_scores(self, candidate, measures, real, real_measures, source):
         return {"brightness": float(measures.brightness.mean()), "never": "cannot be measured here"}
 
-    def cross_scores(self, measures, identity_measures, drivers, driver_measures, source):
+    def cross_scores(self, frames, measures, identity_measures, drivers, driver_measures, source):
         return {"brightness": float(measures.brightness.mean())}
 
     def crosstalk(self, base, swapped):
         return np.eye(len(FACTORS)) + 0.1
+
+    measure_labels = measure
 
 
 def _clip_frames(level: int) -> np.ndarray:
@@ -235,3 +237,17 @@ def test_evaluate_writes_metrics_json_and_report(tmp_path: Path, shards: Path, e
     page = (tmp_path / "out" / "report.html").read_text()
     assert "Cross-talk matrix" in page and page.count("data:image/png;base64") >= 3 and "source_repeated" in page
     assert document["paths"]["report"].endswith("report.html")
+
+
+def test_lse_rows_come_from_a_given_sync_expert_and_say_why_without_one() -> None:
+    from pdfgc.eval.scoring import LSE_METRICS, MetricScorer
+    from pdfgc.models.sync import build_sync_expert
+
+    frames = np.random.default_rng(0).integers(0, 255, (12, CROP, CROP, 3), dtype=np.uint8)
+    clip = ClipData("k", "s", frames, np.random.default_rng(1).random((48, 80), dtype=np.float32), np.ones(12, bool))
+    assert MetricScorer(None)._lse(frames, clip) == {name: "no sync expert given (--sync-model)" for name in LSE_METRICS}
+    torch.manual_seed(0)
+    scores = MetricScorer(None, sync_expert=build_sync_expert(load_config("tiny").sync).eval())._lse(frames, clip)
+    assert 0.0 <= scores["lse_d"] <= 2.0 and scores["lse_c"] >= 0.0 and abs(scores["lse_offset_frames"]) <= 7
+    short = MetricScorer(None, sync_expert=build_sync_expert(load_config("tiny").sync).eval())._lse(frames[:3], clip)
+    assert all("shorter than the sync window" in reason for reason in short.values())

@@ -129,9 +129,9 @@ def test_task_factory_spec_resolves_to_the_function() -> None:
 
 
 def test_critic_stage_reports_held_out_errors(tmp_path):
-    """The critic is evaluated on the held-out split (1 key in 10) at the end of its stage."""
+    """The critic is evaluated on the val split at the end of its stage."""
     from pdfgc.config import load_config
-    from pdfgc.train.reader.loader import is_val_key
+    from pdfgc.preprocess.splits import clip_id, split_of
     from pdfgc.train.loop import train_stage
     from pdfgc.train.plan import StageRequest
     from tests.helpers.shards import write_test_shards
@@ -139,5 +139,5 @@ def test_critic_stage_reports_held_out_errors(tmp_path):
     write_test_shards(tmp_path / "shards", n_clips=20, frames=6, crop_size=64)
     cfg = load_config("tiny", ["train.critic.steps=2", "train.checkpoint_every=0"])
     result = train_stage(cfg, StageRequest("critic", str(tmp_path / "shards"), tmp_path / "out"))
-    assert any(is_val_key(f"spk0_vid{c:02d}_0_000") for c in range(20))  # the split is not empty
+    assert any(split_of(clip_id(f"spk0_vid{c:02d}_0_000"), cfg.split) == "val" for c in range(20))  # not empty
     assert "val/mae_pose_deg" in result.final_metrics and result.final_metrics["val/mae_pose_deg"] >= 0

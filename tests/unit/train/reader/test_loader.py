@@ -8,12 +8,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from pdfgc.config import load_config
 from pdfgc.train.reader.loader import (
-    ReaderSlot, _EpochShardSource, audio_window, batch_to_device, build_loader, expand_shards, is_val_key, jpeg_width, read_npy,
+    ReaderSlot, _EpochShardSource, audio_window, batch_to_device, build_loader, expand_shards, jpeg_width, read_npy,
     reduction_factor, write_model_images,
 )
 from pdfgc.errors import InputError, UnsafeShardError
@@ -148,13 +149,45 @@ def test_workers_stream_is_deterministic_and_resumable(shard_dir: Path) -> None:
     assert torch.equal(whole[4]["image"], tail[1]["image"])
 
 
-def test_val_split_is_stable_and_disjoint_from_train(shard_dir: Path, cfg) -> None:
-    keys = [f"spk_vid{i:03d}_0_000" for i in range(200)]
-    val = [k for k in keys if is_val_key(k)]
-    assert 5 <= len(val) <= 40  # about 1 in 10
-    assert val == [k for k in keys if is_val_key(k)]
+def _manifest_with_speakers(shard_dir: Path, out: Path, cfg) -> pd.DataFrame:
+    """A copy of the shards with a manifest giving each clip its own speaker (a..f)."""
+    import shutil
+
+    from pdfgc.preprocess.splits import with_splits
+
+    out.mkdir()
+    for tar in shard_dir.glob("*.tar"):
+        shutil.copy(tar, out / tar.name)
+    keys = sorted(_shard_landmarks(shard_dir))
+    table, _ = with_splits(pd.DataFrame({"key": keys, "speaker": [f"speaker{i}" for i in range(len(keys))]}), cfg.split)
+    table.to_parquet(out / "manifest.parquet", index=False)
+    return table
+
+
+def test_loader_reads_only_the_keys_of_its_split(shard_dir: Path, tmp_path: Path) -> None:
+    cfg = load_config("tiny", ["train.shuffle_buffer=4", "split.seed=1", "split.val_fraction=0.3",
+                               "split.test_fraction=0.3"])
+    table = _manifest_with_speakers(shard_dir, tmp_path / "split", cfg)
+    assert set(table["split"]) == {"train", "val", "test"}  # this seed fills every split
+    for split in ("train", "val", "test"):
+        seen = {k for b in _batches(str(tmp_path / "split"), "critic", cfg, 3, split=split) for k in b["key"]}
+        assert seen == set(table.loc[table["split"] == split, "key"]), split
+
+
+def test_a_split_without_samples_is_a_one_line_error(shard_dir: Path, tmp_path: Path) -> None:
+    cfg = load_config("tiny", ["split.seed=1", "split.val_fraction=0.0", "split.test_fraction=0.3"])
+    _manifest_with_speakers(shard_dir, tmp_path / "split", cfg)
+    with pytest.raises(InputError, match="split 'val' has no sample"):
+        _batches(str(tmp_path / "split"), "critic", cfg, 1, split="val")
+    with pytest.raises(InputError, match="split must be one of"):
+        _batches(str(tmp_path / "split"), "critic", cfg, 1, split="holdout")
+
+
+def test_shards_without_a_manifest_split_by_clip_key(shard_dir: Path, cfg) -> None:
+    from pdfgc.preprocess.splits import clip_id, split_of
+
     train_keys = {k for b in _batches(str(shard_dir), "critic", cfg, 4) for k in b["key"]}
-    assert not any(is_val_key(k) for k in train_keys)
+    assert train_keys and all(split_of(clip_id(k), cfg.split) == "train" for k in train_keys)
 
 
 def test_brace_patterns_and_folders_expand_in_order(shard_dir: Path) -> None:
@@ -268,3 +301,27 @@ def test_frames_at_the_model_size_become_rgb_planes() -> None:
     write_model_images([frame], images[1:])
     np.testing.assert_array_equal(images[1].numpy(), frame[:, :, ::-1].transpose(2, 0, 1))  # BGR in, RGB planes out
     assert not images[0].any()
+
+
+def test_sync_batches_hold_a_window_its_audio_and_off_sync_audio(shard_dir: Path) -> None:
+    cfg = load_config("tiny", ["train.shuffle_buffer=4", "split.val_fraction=0", "split.test_fraction=0"])
+    batch = _batches(str(shard_dir), "sync", cfg, 1)[0]
+    size, sync = cfg.train.sync.batch_size, cfg.sync
+    assert batch["window"].shape == (size, sync.frames, 3, SIZE, SIZE) and batch["window"].dtype == torch.uint8
+    assert batch["mel"].shape == (size, 1, 80, 4 * sync.frames)
+    assert batch["mel_shifted"].shape == (size, sync.shifted_negatives, 1, 80, 4 * sync.frames)
+    assert not torch.isnan(batch_to_device(batch, torch.device("cpu"))["window"]).any()
+
+
+def test_sync_plan_keeps_off_sync_centres_away_from_the_true_one() -> None:
+    from pdfgc.train.reader.sync_plan import plan_sync_window
+
+    cfg = load_config("tiny").sync
+    face_ok = np.ones(40, dtype=bool)
+    face_ok[10] = False
+    for seed in range(20):
+        t, shifted, window = plan_sync_window(face_ok, np.random.default_rng(seed), cfg)
+        assert window == tuple(range(t - 2, t + 3)) and 10 not in window
+        assert len(shifted) == cfg.shifted_negatives
+        assert all(abs(c - t) >= cfg.min_shift and 2 <= c <= 37 for c in shifted)
+    assert plan_sync_window(np.ones(4, dtype=bool), np.random.default_rng(0), cfg) is None
