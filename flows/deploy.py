@@ -22,6 +22,7 @@ DEFAULT_POOL = "pdfgc"
 DEFAULT_CRON = "0 3 * * 1"
 RETRAIN_DEPLOYMENT = "scheduled-retrain"
 PREPROCESS_DEPLOYMENT = "preprocess"
+QUIET_ENV = {"DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
 @dataclass
@@ -76,10 +77,12 @@ def deploy(spec: DeploySpec) -> dict[str, str]:
     ids = {
         RETRAIN_DEPLOYMENT: retrain_flow.deploy(
             name=RETRAIN_DEPLOYMENT, work_pool_name=spec.pool, cron=spec.cron, print_next_steps=False,
+            concurrency_limit=1, job_variables={"env": QUIET_ENV},
             parameters={"source": _absolute(spec.source), "shards": _absolute(spec.shards),
                         "runs": _absolute(spec.runs), "max_steps": spec.max_steps, **common}),
         PREPROCESS_DEPLOYMENT: preprocess_flow.deploy(
             name=PREPROCESS_DEPLOYMENT, work_pool_name=spec.pool, print_next_steps=False,
+            job_variables={"env": QUIET_ENV},
             parameters={"source": _absolute(spec.source), "out": _absolute(spec.shards), **common}),
     }
     return {name: str(deployment_id) for name, deployment_id in ids.items()}
