@@ -1,8 +1,8 @@
 """Scheduled retraining with a champion and a challenger, and the deployment entry points.
 
 Steps of ``retrain`` (one at a time per registry: ``pdfgc.retrain.lock``):
-1. preprocess the source incrementally (only videos not yet in the shards);
-2. read the model holding the ``champion`` alias (checked before any training);
+1. read the model holding the ``champion`` alias (a broken one is an error before any work);
+2. preprocess the source incrementally (only videos not yet in the shards);
 3. when at least ``retrain.min_new_samples`` samples were added (or there is no champion yet),
    train a challenger: it fine-tunes ``retrain.stages`` from the champion's export (all stages
    on a first run) into a new run folder under ``runs``, and registers a new version;
@@ -82,9 +82,9 @@ def _decide_and_record(registry: Any, champion: Any, challenger_version: str, sc
 def _retrain_locked(source: str, shards: str, runs: Path, cfg: PdfgcConfig, max_steps: int | None) -> dict[str, Any]:
     from pdfgc.integrations.mlflow_registry import ModelRegistry
 
-    prepared = preprocess(source, shards, cfg)
     registry = ModelRegistry(cfg.tracking.uri, cfg.tracking.registered_model, cfg.retrain.alias)
-    champion = registry.champion()
+    champion = registry.champion()  # a broken champion is an error before any work
+    prepared = preprocess(source, shards, cfg)
     if champion is not None and prepared["samples_new"] < cfg.retrain.min_new_samples:
         print(f"only {prepared['samples_new']} new samples (< {cfg.retrain.min_new_samples}): not retraining; "
               f"champion stays version {champion.version}")
