@@ -87,6 +87,7 @@ def add_video(real: Path, videos: Path, name: str, start: float) -> None:
     cut_clip(real, videos / f"{name}.mp4", seconds=2.0, start=start)
 
 
+@pytest.mark.timeout(3600)
 def test_deployment_runs_keep_or_replace_the_champion(worker, real_videos, tmp_path):
     videos, runs = tmp_path / "videos", tmp_path / "runs"
     add_video(real_videos[0], videos, "katie_a", 0.0)
