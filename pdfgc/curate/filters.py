@@ -15,7 +15,7 @@ from itertools import combinations
 
 import pandas as pd
 
-from pdfgc.config import CurateConfig
+from pdfgc.ops_config import CurateConfig
 from pdfgc.curate.fingerprint import audio_distance, frame_hash_distance
 from pdfgc.curate.measures import SampleFacts
 

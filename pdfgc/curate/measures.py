@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from pdfgc.config import CurateConfig
+from pdfgc.ops_config import CurateConfig
 from pdfgc.curate.fingerprint import audio_fingerprint, phash, sample_frame_indices
 from pdfgc.preprocess.writer import load_npy
 

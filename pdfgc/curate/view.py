@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pdfgc.config import CurateConfig, SplitConfig
+from pdfgc.config import SplitConfig
+from pdfgc.ops_config import CurateConfig
 from pdfgc.curate.filters import duplicate_drops, speaker_cap_drops, threshold_drops
 from pdfgc.curate.measures import SampleFacts, sample_facts
 from pdfgc.errors import InputError

@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pdfgc.config import MetricRule, RetrainConfig
+from pdfgc.ops_config import MetricRule, RetrainConfig
 
 MODEL_METHOD = "model"
 

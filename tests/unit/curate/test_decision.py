@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pdfgc.config import MetricRule, RetrainConfig
+from pdfgc.ops_config import MetricRule, RetrainConfig
 from pdfgc.retrain.decision import decide, model_scores
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pdfgc.config import CurateConfig
+from pdfgc.ops_config import CurateConfig
 from pdfgc.curate.filters import NEAR_DUPLICATE, SPEAKER_CAP, duplicate_drops, speaker_cap_drops, threshold_drops
 from pdfgc.curate.measures import SampleFacts, landmark_jitter, lip_sync_proxy
 from pdfgc.curate.view import VIEW_COLUMNS, apply_rules

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pdfgc.config import AudioConfig, CurateConfig
+from pdfgc.config import AudioConfig
+from pdfgc.ops_config import CurateConfig
 from pdfgc.curate.filters import is_near_duplicate
 from pdfgc.curate.fingerprint import (HASH_BITS, audio_distance, audio_fingerprint, frame_hash_distance, hamming,
                                       phash)
