@@ -37,7 +37,7 @@ def run_stage(launch: StageLaunch) -> StageResult:
 def plan_for(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str], max_steps: int | None) -> TrainPlan:
     """The stages of ``stage`` (a name, ``all`` or a list of names) with the config's topology."""
     topology = Topology(nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes)
-    stages = select_stages(stage) if isinstance(stage, str) else in_order(list(stage))
+    stages = select_stages(stage, cfg.sync.in_all) if isinstance(stage, str) else in_order(list(stage))
     return TrainPlan(stages, str(shards), Path(out), topology, max_steps)
 
 
@@ -46,7 +46,8 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str] 
                init_from: Path | None = None, critic_from: Path | None = None) -> dict[str, Any]:
     plan = dataclasses.replace(plan_for(shards, out, cfg, stage, max_steps), init_from=init_from, critic_from=critic_from)
     summary = train_all(cfg, plan, run_stage=run_stage)
-    print(f"trained stages {', '.join(summary.child_run_ids)}; registered {summary.registered_model_uri}")
+    registered = ", ".join(uri for uri in (summary.registered_model_uri, summary.sync_model_uri) if uri)
+    print(f"trained stages {', '.join(summary.child_run_ids)}; registered {registered or 'nothing'}")
     evaluation = evaluate_after_training(summary.registered_model_uri, str(shards), RunLayout(Path(out).resolve()).evaluation,
                                          cfg.evaluation, summary.tracking_uri)
     return {
@@ -54,6 +55,7 @@ def train_flow(shards: str, out: Path, cfg: PdfgcConfig, stage: str | list[str] 
         "parent_run_id": summary.parent_run_id,
         "stage_run_ids": summary.child_run_ids,
         "registered_model_uri": summary.registered_model_uri,
+        "sync_model_uri": summary.sync_model_uri,
         "exports": summary.exports,
         "last_checkpoints": summary.last_checkpoints,
         "summary": str(Path(out).resolve() / "summary.json"),

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from pdfgc.config import PRESETS, PdfgcConfig, load_config
 from pdfgc.errors import InputError, PdfgcError
-from pdfgc.stages import ALL, STAGES
+from pdfgc.stages import ALL, KNOWN_STAGES, STAGES
 from pdfgc.train.plan import positive_int
 
 _logger = logging.getLogger("pdfgc")
-STAGE_CHOICES = (*STAGES, ALL)
+STAGE_CHOICES = (*KNOWN_STAGES, ALL)
 NOISY_LOGGERS = ("httpx", "httpcore", "distributed", "asyncio", "urllib3", "alembic")
 
 
@@ -69,7 +69,7 @@ def _add_label(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
 def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", parents=[parent], help="run training stages with torchrun, tracked in MLflow")
     p.add_argument("--shards", required=True, help="shard folder, brace pattern or fsspec URL")
-    p.add_argument("--stage", choices=STAGE_CHOICES, default="all", help=f"stage to run ({ALL} = {','.join(STAGES)})")
+    p.add_argument("--stage", choices=STAGE_CHOICES, default="all", help=f"stage to run ({ALL} = {','.join(STAGES)}, plus sync when sync.in_all)")
     p.add_argument("--preset", choices=PRESETS, default=None, help="shorthand for --config PRESET")
     p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
     p.add_argument("--nproc", type=positive_int, default=None, help="processes per node (default: config)")

@@ -23,6 +23,7 @@ from torch import nn
 
 from pdfgc.config import SyncConfig, config_from_tree
 from pdfgc.errors import InputError
+from pdfgc.train.checkpoint import EXPORT_FORMAT
 
 _logger = logging.getLogger(__name__)
 
@@ -118,8 +119,6 @@ def sync_expert_from_export(export: dict, where: str) -> SyncExpert:
 def load_sync_expert(model: str | Path, tracking_uri: str | None = None) -> SyncExpert:
     """The expert from an ``export.pt``, a folder holding one, or ``models:/NAME/VERSION``,
     ``models:/NAME@ALIAS``, ``runs:/ID/PATH`` (downloaded through MLflow from ``tracking_uri``)."""
-    from pdfgc.train.tasks.common import load_export
-
     path = Path(model)
     if str(model).startswith(("models:/", "runs:/")):
         from pdfgc.integrations.model_uri import download_export
@@ -127,4 +126,12 @@ def load_sync_expert(model: str | Path, tracking_uri: str | None = None) -> Sync
         path = download_export(str(model), tracking_uri)
     elif path.is_dir():
         path = path / "export.pt"
-    return sync_expert_from_export(load_export(path), str(model))
+    if not path.is_file():
+        raise InputError(f"{model}: no sync expert export found ({path} does not exist)")
+    try:
+        export = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a weights-only checkpoint
+        raise InputError(f"{model}: not a readable export ({type(exc).__name__}: {exc})") from None
+    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
+        raise InputError(f"{model}: not a {EXPORT_FORMAT} export")
+    return sync_expert_from_export(export, str(model))

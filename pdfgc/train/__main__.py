@@ -19,7 +19,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from pdfgc.config import load_config
 from pdfgc.io import atomic_write_json
-from pdfgc.stages import STAGES
+from pdfgc.stages import KNOWN_STAGES
 from pdfgc.train.distributed import cleanup
 from pdfgc.train.layout import StageLayout
 from pdfgc.train.loop import train_stage
@@ -40,7 +40,7 @@ LOG_FORMAT = "[rank{rank}] %(asctime)s %(levelname)s %(name)s: %(message)s"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pdfgc.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, type=Path, help="resolved config YAML (same file on every rank)")
-    parser.add_argument("--stage", required=True, choices=STAGES)
+    parser.add_argument("--stage", required=True, choices=KNOWN_STAGES)
     parser.add_argument("--shards", required=True, help="shard folder, brace pattern or fsspec URL")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--init-from", type=Path, default=None, help="previous stage's export.pt")

@@ -28,7 +28,7 @@ from pdfgc.curate.view import view_sha256
 from pdfgc.errors import PdfgcError
 from pdfgc.io import atomic_write_json
 from pdfgc.procs import child_of_this_process
-from pdfgc.stages import in_order, previous_progressive, stage_config
+from pdfgc.stages import SYNC, in_order, previous_progressive, stage_config
 from pdfgc.telemetry import quiet_telemetry
 from pdfgc.train.layout import RunLayout, StageLayout
 from pdfgc.train.loop import StageResult
@@ -200,6 +200,8 @@ class TrainSummary:
     parent_run_id: str
     child_run_ids: dict[str, str] = field(default_factory=dict)
     registered_model_uri: str | None = None
+    sync_model_uri: str | None = None
+    """The sync expert's registered version (``<registered_model><sync.registered_suffix>``) when trained."""
     exports: dict[str, str] = field(default_factory=dict)
     last_checkpoints: dict[str, str] = field(default_factory=dict)
 
@@ -240,8 +242,8 @@ def train_all(cfg: PdfgcConfig, plan: TrainPlan, run_stage: StageRunner = launch
     base = StageLaunch(cfg, config_path, StageRequest("", plan.shards, layout.root), _topology(cfg, plan),
                        parent_run_id=parent, tracking_uri=tracking_uri)
     try:
-        result = _run_stages(plan, base, summary, run_stage)
-        summary.registered_model_uri = _register(base, result, summary)
+        results = _run_stages(plan, base, summary, run_stage)
+        _register_results(base, results, summary)
     except BaseException:
         mlflow_logger.end_run(tracking_uri, parent, "FAILED")
         raise
@@ -270,14 +272,14 @@ def earlier_export(out: Path, stage: str, before: bool = False) -> Path | None:
 
 
 def _run_stages(plan: TrainPlan, base: StageLaunch, summary: TrainSummary,
-                run_stage: StageRunner) -> tuple[str, StageResult]:
+                run_stage: StageRunner) -> dict[str, StageResult]:
     layout = RunLayout(plan.out)
     init_from = plan.init_from or earlier_export(plan.out, plan.stages[0], before=True)
     critic_from = plan.critic_from or earlier_export(plan.out, "critic")
-    last: tuple[str, StageResult] | None = None
+    results: dict[str, StageResult] = {}
     for stage in plan.stages:
         stage_layout = layout.stage(stage)
-        chained = stage != "critic"
+        chained = stage not in ("critic", SYNC)
         request = StageRequest(stage, plan.shards, stage_layout.root, init_from if chained else None,
                                critic_from if chained else None, plan.max_steps, plan.task_factory)
         result = run_stage(replace(base, request=request))
@@ -286,16 +288,29 @@ def _run_stages(plan: TrainPlan, base: StageLaunch, summary: TrainSummary,
         summary.last_checkpoints[stage] = str(result.last_checkpoint)
         if chained:
             init_from = result.export_path
-        else:
+        elif stage == "critic":
             critic_from = result.export_path
-        last = (stage, result)
-    if last is None:
+        results[stage] = result
+    if not results:
         raise PdfgcError("no stage to train")
-    return last
+    return results
 
 
-def _register(base: StageLaunch, last: tuple[str, StageResult], summary: TrainSummary) -> str:
-    """Register the last stage's export (the generator after stage 3) in the Model Registry."""
+def _register_results(base: StageLaunch, results: dict[str, StageResult], summary: TrainSummary) -> None:
+    """The last generator-side stage under ``tracking.registered_model``; the sync expert, which
+    judges generators and is not one, under its own name."""
+    cfg = base.cfg
+    generator_side = [stage for stage in results if stage != SYNC]
+    if generator_side:
+        last = generator_side[-1]
+        summary.registered_model_uri = _register(base, (last, results[last]), summary, cfg.tracking.registered_model)
+    if SYNC in results:
+        name = cfg.tracking.registered_model + cfg.sync.registered_suffix
+        summary.sync_model_uri = _register(base, (SYNC, results[SYNC]), summary, name)
+
+
+def _register(base: StageLaunch, last: tuple[str, StageResult], summary: TrainSummary, name: str) -> str:
+    """Register a stage's export in the Model Registry as a new version of ``name``."""
     from pdfgc.integrations.mlflow_logger import MLflowLogger
 
     cfg = base.cfg
@@ -303,4 +318,4 @@ def _register(base: StageLaunch, last: tuple[str, StageResult], summary: TrainSu
     tracker = MLflowLogger(summary.tracking_uri, cfg.tracking.experiment, run_id=summary.child_run_ids[stage])
     tags = {"stage": stage, "data_manifest_sha256": manifest_hash(base.request.shards) or "none",
             "config_digest": cfg.digest(), **view_identity(cfg)}
-    return tracker.register_export(result.export_path, cfg.tracking.registered_model, tags, base.config_path)
+    return tracker.register_export(result.export_path, name, tags, base.config_path)

@@ -30,7 +30,7 @@ from pdfgc.train.reader.loader import audio_window
 
 EMBED_BATCH = 256
 
-__all__ = ["SyncScore", "lse_scores", "load_sync_expert", "score_clip", "score_mouths", "sync_embeddings"]
+__all__ = ["SyncScore", "load_expert", "load_sync_expert", "lse_scores", "score_clip", "score_mouths", "sync_embeddings"]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ in the chunk (the window is zero-padded beyond it, as for every audio window).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -42,8 +44,12 @@ def _shifted_centres(t: int, length: int, rng: np.random.Generator, cfg: SyncCon
     return tuple(int(c) for c in picks)
 
 
+WindowFn = Callable[[np.ndarray, int, int], np.ndarray]
+"""(mel, centre frame, frames) -> (1, n_mels, 4 frames) float32: the loader's ``audio_window``."""
+
+
 def sync_mel_windows(mel: np.ndarray, t: int, shifted: tuple[int, ...], window_frames: int,
-                     window_fn) -> dict[str, torch.Tensor]:
+                     window_fn: WindowFn) -> dict[str, torch.Tensor]:
     """``mel`` (1, n_mels, 4w) at ``t`` and ``mel_shifted`` (K, 1, n_mels, 4w) at the off-sync centres."""
     in_sync = torch.from_numpy(window_fn(mel, t, window_frames))
     off = [torch.from_numpy(window_fn(mel, c, window_frames)) for c in shifted]

@@ -27,3 +27,12 @@ def test_each_numbered_stage_starts_from_the_one_before() -> None:
 def test_a_stage_reads_its_own_train_section() -> None:
     cfg = load_config("tiny", ["train.stage2.steps=7", "train.critic.steps=3"])
     assert stage_config(cfg, "2").steps == 7 and stage_config(cfg, "critic").steps == 3
+
+
+def test_sync_is_a_stage_outside_all_unless_asked() -> None:
+    assert select_stages("sync") == ["sync"]
+    assert "sync" not in select_stages("all")
+    assert select_stages("all", with_sync=True) == ["critic", "1", "2", "3", "sync"]
+    assert in_order(["sync", "3", "critic"]) == ["critic", "3", "sync"]
+    assert previous_progressive("sync") is None  # trained from the shards alone
+    assert stage_config(load_config("tiny", ["train.sync.steps=9"]), "sync").steps == 9

@@ -65,3 +65,11 @@ def test_export_round_trip_and_wrong_stage(tmp_path: Path, cfg) -> None:
     save_export(tmp_path / "other.pt", "3", cfg.model_dump(mode="json"), {"model": torch.nn.Linear(2, 2)}, 1)
     with pytest.raises(InputError, match="not a sync expert"):
         load_sync_expert(tmp_path / "other.pt")
+
+
+def test_a_file_that_is_not_an_export_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="not a readable export"):
+        load_sync_expert(tmp_path / "junk.pt")
+    with pytest.raises(InputError, match="does not exist"):
+        load_sync_expert(tmp_path / "missing")

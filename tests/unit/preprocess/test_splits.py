@@ -83,3 +83,28 @@ def test_presets_give_the_sample_speakers_every_split() -> None:
     """The demo's sample set (id00001..id00003) holds out a val and a test speaker under tiny."""
     cfg = load_config("tiny").split
     assert {split_of(f"id{i:05d}", cfg) for i in range(1, 4)} == {"train", "val", "test"}
+
+
+def test_report_shows_the_splits_and_warns_about_the_fallback(tmp_path: Path) -> None:
+    from pdfgc.report import build_report
+
+    rows = _rows(["id00001", "id00002"], clips_per_speaker=10).assign(n_frames=50)
+    table, _ = with_splits(rows, SplitConfig())
+    page = build_report(tmp_path / "r.html", table, pd.DataFrame(), {}).read_text()
+    assert "<h2>Splits</h2>" in page and CLIP_MODE in page and "Warning" in page
+    table, _ = with_splits(_rows([f"id{i:05d}" for i in range(20)]).assign(n_frames=50), SplitConfig())
+    page = build_report(tmp_path / "r.html", table, pd.DataFrame(), {}).read_text()
+    assert "<h2>Splits</h2>" in page and "Warning" not in page
+
+
+def test_preprocessing_summary_counts_speakers_per_split(tmp_path: Path) -> None:
+    from flows.preprocess import format_summary
+    from pdfgc.preprocess.pack import summarize
+
+    table, _ = with_splits(_rows([f"id{i:05d}" for i in range(20)]).assign(n_frames=50, fps=25, uid="u"), SplitConfig())
+    table.to_parquet(tmp_path / manifest.MANIFEST_FILE, index=False)
+    summary = summarize(str(tmp_path))
+    assert sum(v["speakers"] for v in summary["splits"].values()) == 20 and summary["split_mode"] == SPEAKER_MODE
+    text = format_summary({**summary, "videos_total": 1, "videos_new": 0, "videos_ok": 0, "samples_new": 0,
+                           "new_shards": [], "frames_per_s": 0.0})
+    assert "split test (speakers / samples)" in text

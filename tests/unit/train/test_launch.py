@@ -114,3 +114,32 @@ def test_a_single_stage_picks_up_the_exports_of_earlier_stages(tmp_path):
     assert earlier_export(tmp_path, "3", before=True) is None  # stage 2 has not run
     assert earlier_export(tmp_path, "1", before=True) is None  # stage 1 starts fresh
     assert earlier_export(tmp_path, "critic") == tmp_path / "stage_critic" / "export.pt"
+
+
+def test_sync_stage_starts_from_nothing_and_registers_under_its_own_name(tmp_path, monkeypatch):
+    """The sync expert is not chained (no init_from / critic_from) and is not the generator."""
+    from pdfgc.config import load_config
+    from pdfgc.train import launch
+    from pdfgc.train.loop import StageResult
+    from pdfgc.train.plan import StageLaunch, StageRequest, TrainPlan
+
+    seen: list[StageRequest] = []
+
+    def fake_run(job: StageLaunch) -> StageResult:
+        seen.append(job.request)
+        job.request.out.mkdir(parents=True, exist_ok=True)
+        (job.request.out / "mlflow_run.json").write_text('{"run_id": "r-%s"}' % job.request.stage)
+        return StageResult(job.request.out / "export.pt", job.request.out / "latest.pt", 1)
+
+    registered: list[tuple[str, str]] = []
+    monkeypatch.setattr(launch, "_register", lambda base, last, summary, name: registered.append((last[0], name)) or name)
+    cfg = load_config("tiny")
+    plan = TrainPlan(["sync", "2"], "shards", tmp_path)
+    base = StageLaunch(cfg, tmp_path / "config.yaml", StageRequest("", "shards", tmp_path))
+    summary = launch.TrainSummary("uri", "parent")
+    results = launch._run_stages(launch.replace(plan, stages=["2", "sync"]), base, summary, fake_run)
+    launch._register_results(base, results, summary)
+    sync_request = next(r for r in seen if r.stage == "sync")
+    assert sync_request.init_from is None and sync_request.critic_from is None
+    assert registered == [("2", "pdfgc-generator"), ("sync", "pdfgc-generator-sync")]
+    assert summary.sync_model_uri == "pdfgc-generator-sync" and summary.registered_model_uri == "pdfgc-generator"

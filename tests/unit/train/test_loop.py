@@ -72,6 +72,8 @@ def test_a_stage_logs_every_loss_and_writes_checkpoints_and_export(cfg, shards: 
     assert logger.metrics[1]["lr_generator"] == pytest.approx(2e-4) and logger.metrics[3]["lr_generator"] == pytest.approx(1e-4)
     assert [(n, s) for n, s, _ in logger.images] == [("1_grid", 2), ("1_grid", 4)]
     assert logger.params["train.stage1.batch_size"] == 2
+    assert logger.params["split.name"] == "train" and logger.params["split.mode"] == "clip-hash (no manifest)"
+    assert "clip-level rule" in logger.params["split.warning"]  # these test shards have no manifest
     assert load_checkpoint(result.last_checkpoint)["step"] == 5
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")) == [
         "step_00000002.pt", "step_00000004.pt", "step_00000005.pt"]
