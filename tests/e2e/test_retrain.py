@@ -25,7 +25,7 @@ from tests.helpers.media import cut_clip
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 POOL = "pdfgc-e2e"
-RUN_TIMEOUT_S = 900
+RUN_TIMEOUT_S = 1800
 TINY = ["train.critic.steps=2", "train.stage1.steps=2", "train.stage2.steps=2", "train.stage3.steps=2",
         "train.checkpoint_every=2", "train.image_every=0", "train.num_workers=0",
         "compute.processes=false", "compute.n_workers=1", "evaluation.split=all", "evaluation.max_clips=1",
