@@ -13,6 +13,7 @@ The chaining lives in ``pdfgc.train.launch.train_all``; this flow makes each sta
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.evaluate import evaluate_after_training
 from pdfgc.config import PdfgcConfig
-from pdfgc.stages import select_stages
+from pdfgc.stages import in_order, select_stages
 from pdfgc.storage import RunStore, is_remote
 from pdfgc.train.launch import launch_stage, train_all
 from pdfgc.train.layout import RunLayout
@@ -34,12 +35,13 @@ def run_stage(launch: StageLaunch) -> StageResult:
     return launch_stage(launch)
 
 
-def plan_for(shards: str, out: str | Path, cfg: PdfgcConfig, stage: str, max_steps: int | None,
+def plan_for(shards: str, out: str | Path, cfg: PdfgcConfig, stage: str | list[str], max_steps: int | None,
              node_rank: int = 0) -> TrainPlan:
-    """The stages of ``stage`` (a name or ``all``) with the config's topology; ``node_rank`` is
-    this machine's place in a multi-node run."""
+    """The stages of ``stage`` (a name, ``all`` or a list of names) with the config's topology;
+    ``node_rank`` is this machine's place in a multi-node run."""
     topology = Topology(nproc=cfg.train.nproc_per_node, nnodes=cfg.train.nnodes, node_rank=node_rank)
-    return TrainPlan(select_stages(stage, cfg.sync.in_all), str(shards), _run_folder(out), topology, max_steps)
+    stages = select_stages(stage, cfg.sync.in_all) if isinstance(stage, str) else in_order(list(stage))
+    return TrainPlan(stages, str(shards), _run_folder(out), topology, max_steps)
 
 
 def _run_folder(out: str | Path) -> str | Path:
@@ -47,9 +49,11 @@ def _run_folder(out: str | Path) -> str | Path:
 
 
 @flow(name="train", log_prints=True)
-def train_flow(shards: str, out: str, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None,
-               node_rank: int = 0) -> dict[str, Any]:
-    summary = train_all(cfg, plan_for(shards, out, cfg, stage, max_steps, node_rank), run_stage=run_stage)
+def train_flow(shards: str, out: str, cfg: PdfgcConfig, stage: str | list[str] = "all", max_steps: int | None = None,
+               node_rank: int = 0, init_from: Path | None = None, critic_from: Path | None = None) -> dict[str, Any]:
+    plan = dataclasses.replace(plan_for(shards, out, cfg, stage, max_steps, node_rank), init_from=init_from,
+                               critic_from=critic_from)
+    summary = train_all(cfg, plan, run_stage=run_stage)
     if node_rank > 0:
         print(f"node {node_rank}: trained stages {stage}; node 0 tracks the run")
         return {"node_rank": node_rank, "exports": summary.exports}
@@ -73,6 +77,8 @@ def train_flow(shards: str, out: str, cfg: PdfgcConfig, stage: str = "all", max_
     }
 
 
-def train(shards: str, out: str | Path, cfg: PdfgcConfig, stage: str = "all", max_steps: int | None = None,
-          node_rank: int = 0) -> dict[str, Any]:
-    return train_flow(str(shards), str(out), cfg, stage, max_steps, node_rank)
+def train(shards: str, out: str | Path, cfg: PdfgcConfig, stage: str | list[str] = "all", max_steps: int | None = None,
+          node_rank: int = 0, init_from: Path | None = None, critic_from: Path | None = None) -> dict[str, Any]:
+    """Train ``stage`` (a name, ``all`` or a list of stages); ``init_from``/``critic_from``
+    start the first stage from an earlier export (fine-tuning)."""
+    return train_flow(str(shards), str(out), cfg, stage, max_steps, node_rank, init_from, critic_from)

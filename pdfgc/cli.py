@@ -81,6 +81,7 @@ def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
                    help="c10d rendezvous of a multi-node run (default: train.rdzv_endpoint, on 127.0.0.1)")
     p.add_argument("--out", default="runs/train", help="run folder or fsspec URL (s3://...)")
+    p.add_argument("--view", default=None, help="a curated view (pdfgc curate): train on its kept samples")
     p.set_defaults(func=_run_train, default_config="paper")
 
 
@@ -142,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parent = _config_parent()
-    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_evaluate, _add_model, _add_config,
-                _add_infra):
+    from pdfgc.ops_cli import OPS_COMMANDS
+
+    for add in (_add_demo, _add_preprocess, _add_label, _add_train, _add_synthesize, _add_evaluate, _add_model,
+                _add_config, _add_infra, *OPS_COMMANDS):
         add(sub, parent)
     return parser
 
@@ -222,6 +225,10 @@ def _run_train(args: argparse.Namespace) -> int:
         cfg.train.rdzv_endpoint = args.rdzv_endpoint
     if not 0 <= args.node_rank < cfg.train.nnodes:
         raise InputError(f"--node-rank {args.node_rank} is not in 0..{cfg.train.nnodes - 1} (--nnodes {cfg.train.nnodes})")
+    if args.view:
+        from pdfgc.curate.view import check_view
+
+        cfg.train.view = check_view(args.view, args.shards)
     train(args.shards, args.out, cfg, stage=args.stage, max_steps=args.max_steps, node_rank=args.node_rank)
     return 0
 

@@ -6,7 +6,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from pdfgc.config.base import HUGE_PAGE_MALLOC_ENV, MAX_BATCH_SIZE, MAX_PROCESSES, Section
+from pdfgc.config.base import (
+    HUGE_PAGE_MALLOC_ENV,
+    MAX_BATCH_SIZE,
+    MAX_PROCESSES,
+    Section,
+)
 
 
 class LossWeights(Section):
@@ -132,3 +137,6 @@ class TrainConfig(Section):
     """Every N steps, rank 0 logs validation curves (``val/psnr``, ``val/identity_similarity``,
     ``val/m_lmd``, ``val/pose_error_deg``) on one fixed held-out batch, for the stages that draw
     a reconstruction (1 and 3); 0 = off."""
+    view: str | None = None
+    """A curated view (``pdfgc curate``): training reads only the samples it keeps outside the
+    test split; its sha256 becomes a run parameter and a model-version tag."""

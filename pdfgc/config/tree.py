@@ -15,6 +15,7 @@ from pdfgc.config.infra import InfraConfig
 from pdfgc.config.labels import LabelsConfig
 from pdfgc.config.media import AudioConfig, DataConfig
 from pdfgc.config.model import ModelConfig
+from pdfgc.config.ops import CurateConfig, RetrainConfig
 from pdfgc.config.services import ComputeConfig, LimitsConfig, TrackingConfig
 from pdfgc.config.train import TrainConfig
 
@@ -36,6 +37,10 @@ class PdfgcConfig(Section):
     """Experiment tracking (MLflow)."""
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     """The Dask cluster of preprocessing."""
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    """Filters and near-duplicate removal of ``pdfgc curate``."""
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    """Champion / challenger retraining."""
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     """``pdfgc evaluate`` after training."""
     split: SplitConfig = Field(default_factory=SplitConfig)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pdfgc.config import PdfgcConfig, save_config
+from pdfgc.curate.view import view_sha256
 from pdfgc.errors import PdfgcError
 from pdfgc.io import atomic_write_json
 from pdfgc.procs import child_of_this_process
@@ -237,6 +238,11 @@ def manifest_hash(shards: str) -> str | None:
     return hashlib.sha256(fs.cat_file(manifest)).hexdigest() if fs.isfile(manifest) else None
 
 
+def view_identity(cfg: PdfgcConfig) -> dict[str, str]:
+    """``{"view_sha256": ...}`` of the curated view training reads (``train.view``), else empty."""
+    return {"view_sha256": view_sha256(cfg.train.view)} if cfg.train.view else {}
+
+
 StageRunner = Callable[[StageLaunch], StageResult]
 """Runs one stage; the Prefect flow passes a task around ``launch_stage`` so each stage is a task run."""
 
@@ -249,6 +255,8 @@ def train_all(cfg: PdfgcConfig, plan: TrainPlan, run_stage: StageRunner = launch
     registration and ``summary.json``; the others run the same stages and track nothing."""
     from pdfgc.integrations import mlflow_logger
 
+    if plan.topology.node_rank == 0:
+        manifest_hash(plan.shards)  # a garbage or foreign manifest stops the run before any work
     store = RunStore.at(plan.out)
     layout = RunLayout(store.local.resolve())
     plan = replace(plan, out=store.remote or layout.root, stages=in_order(plan.stages))
@@ -257,10 +265,11 @@ def train_all(cfg: PdfgcConfig, plan: TrainPlan, run_stage: StageRunner = launch
     base = StageLaunch(cfg, config_path, StageRequest("", plan.shards, plan.out), _topology(cfg, plan))
     if plan.topology.node_rank > 0:
         return _follow(plan, base, run_stage)
-    manifest_hash(plan.shards)  # a garbage or foreign manifest stops the run before any work
     tracking_uri = cfg.tracking.uri or mlflow_logger.default_tracking_uri(layout.root)
     name = str(plan.out).rstrip("/").rsplit("/", 1)[-1]
     parent = mlflow_logger.start_parent_run(tracking_uri, cfg.tracking.experiment, f"train-{name}")
+    if cfg.train.view:
+        mlflow_logger.MLflowLogger(tracking_uri, cfg.tracking.experiment, run_id=parent).log_params(view_identity(cfg))
     summary = TrainSummary(tracking_uri=tracking_uri, parent_run_id=parent)
     base = replace(base, parent_run_id=parent, tracking_uri=tracking_uri)
     try:
@@ -363,6 +372,6 @@ def _register(base: StageLaunch, last: tuple[str, StageResult], summary: TrainSu
     stage, result = last
     tracker = MLflowLogger(summary.tracking_uri, cfg.tracking.experiment, run_id=summary.child_run_ids[stage])
     tags = {"stage": stage, "data_manifest_sha256": manifest_hash(base.request.shards) or "none",
-            "config_digest": cfg.digest()}
+            "config_digest": cfg.digest(), **view_identity(cfg)}
     export = fetch_file(str(result.export_path)) if is_remote(result.export_path) else result.export_path
     return tracker.register_export(export, name, tags, base.config_path)

@@ -47,6 +47,7 @@ import webdataset as wds
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from pdfgc.config import LimitsConfig, PdfgcConfig
+from pdfgc.curate.view import training_keys
 from pdfgc.errors import InputError, UnsafeShardError
 from pdfgc.shardformat import check_member_name
 from pdfgc.stages import stage_config
@@ -196,6 +197,13 @@ def _select_split(samples: Iterable[dict[str, Any]], selection: SplitSelection) 
             yield sample
 
 
+def _keep_view_keys(samples: Iterable[dict[str, Any]], keys: frozenset[str] | None) -> Iterator[dict[str, Any]]:
+    """Only the samples a curated view keeps (``train.view``); all when no view is set."""
+    for sample in samples:
+        if keys is None or EPOCH_END in sample or sample["__key__"] in keys:
+            yield sample
+
+
 def _plan_samples(
     samples: Iterable[dict[str, Any]], planner: StagePlanner, seed: int, slot: ReaderSlot
 ) -> Iterator[dict[str, Any]]:
@@ -264,6 +272,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
         self.batch_size = stage_config(cfg, stage).batch_size
         self.selection = select_split(urls, self.split, cfg.split)
         require_samples(self.selection, urls[0])
+        self.view_keys = training_keys(cfg.train.view, urls) if cfg.train.view else None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.pipeline())
@@ -281,6 +290,7 @@ class StageBatchStream(torch.utils.data.IterableDataset):
             lambda s: _keep_slot_samples(s, slot, source.split_samples),
             _refuse_unsafe,
             lambda s: _select_split(s, self.selection),
+            lambda s: _keep_view_keys(s, self.view_keys),
             lambda s: _plan_samples(s, StagePlanner(self.stage, self.cfg.train, self.cfg.sync), self.seed, slot),
             lambda s: _require_samples(s, self.stage, self.split),
             wds.shuffle(self.cfg.train.shuffle_buffer, initial=self.cfg.train.shuffle_buffer,

@@ -18,8 +18,8 @@ LAYERS = (
     ("config", "errors", "io", "stages", "shardformat", "export", "procs", "telemetry", "console", "storage"),
     ("media", "labels", "sample", "integrations"),
     ("models", "losses"),
-    ("preprocess", "train", "synth", "eval", "curate", "report", "infra"),
-    ("cli", "__init__", "__main__"),
+    ("preprocess", "train", "synth", "eval", "curate", "retrain", "report", "infra"),
+    ("cli", "ops_cli", "__init__", "__main__"),
 )
 """Rooms of ``pdfgc/`` from the bottom up: a module may import from its own layer and the ones
 below it, never from a layer above. ``integrations`` (adapters to MLflow) depend on the core
