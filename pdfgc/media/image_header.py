@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import struct
 
-
 from pdfgc.errors import InputError
 
+JPEG_MAGIC = b"\xff\xd8"
 JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEFAULT_MAX_PIXELS = 4096 * 4096
@@ -15,7 +15,7 @@ DEFAULT_MAX_PIXELS = 4096 * 4096
 
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG, PNG, WebP, GIF or BMP header; None when not recognised."""
-    if data[:2] == b"\xff\xd8":
+    if data[:2] == JPEG_MAGIC:
         return _jpeg_size(data)
     if data[:8] == PNG_MAGIC and len(data) >= 24:
         return struct.unpack(">II", data[16:24])

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from pdfgc.config import PdfgcConfig
 from pdfgc.errors import InputError, UnsafeShardError
-from pdfgc.media.image_header import check_pixels
+from pdfgc.media.image_header import JPEG_MAGIC, check_pixels, image_size
 from pdfgc.train.reader.plan import LABEL_NAMES, FramePlan, sample_array
 from pdfgc.train.reader.sync_plan import sync_mel_windows
 
@@ -28,7 +28,6 @@ MEL_ROWS_PER_FRAME = 4
 REDUCED_DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                         8: cv2.IMREAD_REDUCED_COLOR_8}
 """libjpeg scales in the DCT domain: decoding a 224 crop for a 64 model reads it at 112 (2x less work)."""
-SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 
 ImageSource = Callable[[FramePlan], "int | tuple[int, ...]"]
 STAGE_IMAGES: dict[str, dict[str, ImageSource]] = {
@@ -143,14 +142,13 @@ class _FrameReader:
         """Frame ``t``, JPEG scaled down in the DCT domain where that still leaves at least the
         model size."""
         frame = self.blob[self.offsets[t] : self.offsets[t + 1]]
-        check_pixels(frame, self.max_pixels, f"{self.where}: frame {t}", UnsafeShardError)
+        width, _ = check_pixels(frame, self.max_pixels, f"{self.where}: frame {t}", UnsafeShardError)
         encoded = np.frombuffer(frame, dtype=np.uint8)
-        side = jpeg_width(encoded)
-        factor = reduction_factor(side, self.size) if side is not None else 1
+        factor = reduction_factor(width, self.size) if frame[:2] == JPEG_MAGIC else 1
         bgr = cv2.imdecode(encoded, REDUCED_DECODE_FLAGS[factor])
         if bgr is None:
             raise InputError(f"{self.where}: frame {t} is not a decodable image")
-        self.width = side if side is not None else bgr.shape[1]
+        self.width = width
         return bgr
 
 
@@ -199,15 +197,5 @@ def jpeg_width(encoded: np.ndarray) -> int | None:
     """Width from a baseline/progressive JPEG's SOF header without decoding; None for other
     formats (WebP) or an unreadable header, which are then decoded at full size."""
     data = encoded.tobytes()
-    if data[:2] != b"\xff\xd8":
-        return None
-    pos = 2
-    while pos + 9 < len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker in SOF_MARKERS:
-            return int.from_bytes(data[pos + 7 : pos + 9], "big")
-        pos += 2 + length
-    return None
-
+    size = image_size(data) if data[:2] == JPEG_MAGIC else None
+    return size[0] if size else None
