@@ -73,6 +73,24 @@ def quality_html(quality: dict[str, Any]) -> str:
             + (f"<p>not computed:</p><ul>{skipped}</ul>" if skipped else ""))
 
 
+def evaluation_html(evaluation: dict[str, Any] | None) -> str:
+    """The evaluation that training ran (``pdfgc evaluate`` on the test split) as a table:
+    one row per metric, its ``model``, ``ground_truth`` and ``source_repeated`` values."""
+    if not evaluation or "rows" not in evaluation:
+        reason = (evaluation or {}).get("error", "evaluation.after_training is off")
+        return f"<p>No evaluation: {html.escape(str(reason))}</p>"
+    table: dict[str, dict[str, Any]] = {}
+    for row in evaluation["rows"]:
+        table.setdefault(row["metric"], {})[row["method"]] = row.get("value")
+    methods = ("model", "ground_truth", "source_repeated")
+    body = "".join(f"<tr><td>{html.escape(metric)}</td>" + "".join(f"<td>{_cell(values.get(m))}</td>" for m in methods)
+                   + "</tr>" for metric, values in table.items())
+    link = evaluation.get("paths", {}).get("report")
+    return (f"<p>{evaluation['clips']} clips of the {html.escape(evaluation['split'])} split"
+            + (f"; full report: {html.escape(link)}" if link else "") + "</p>"
+            + "<table><tr><th>metric</th>" + "".join(f"<th>{m}</th>" for m in methods) + f"</tr>{body}</table>")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "absent"
@@ -124,7 +142,8 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2
     lap("synthesize")
     quality = measure_video(video, portrait, driver)
     lap("measure")
-    report = write_report(shards, workdir / "report.html", trained, {"Demo video quality": quality_html(quality)})
+    sections = {"Demo video quality": quality_html(quality), "Evaluation": evaluation_html(trained.get("evaluation"))}
+    report = write_report(shards, workdir / "report.html", trained, sections)
     lap("report")
     summary = {
         "workdir": str(workdir),
@@ -141,6 +160,7 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2
         "portrait": str(portrait),
         "driver": str(driver),
         "demo_quality": quality,
+        "evaluation": trained.get("evaluation"),
         "report": str(report),
         "flow_run_id": str(flow_run.get_id()),
         "seconds": seconds_taken,

@@ -96,3 +96,17 @@ def test_an_unreadable_portrait_is_a_one_line_input_error(sample_clip, tmp_path)
     with pytest.raises(InputError, match="bad.png: not a readable image"):
         measure_demo_quality(clip, bad)
     assert cv2.imread(str(bad)) is None
+
+
+def test_the_demo_report_tabulates_the_three_rows_of_each_metric() -> None:
+    from flows.demo import evaluation_html
+
+    evaluation = {"split": "test", "clips": 2, "paths": {"report": "RUN/evaluation/report.html"}, "rows": [
+        {"method": "model", "metric": "self/psnr", "value": 18.25},
+        {"method": "ground_truth", "metric": "self/psnr", "value": 31.5},
+        {"method": "source_repeated", "metric": "self/psnr", "value": None, "reason": "no face"},
+    ]}
+    page = evaluation_html(evaluation)
+    assert "<td>self/psnr</td><td>18.250</td><td>31.500</td><td>absent</td>" in page
+    assert "2 clips of the test split" in page and "RUN/evaluation/report.html" in page
+    assert "No evaluation: boom" in evaluation_html({"error": "boom"})
