@@ -66,10 +66,10 @@ class ValidationCurves:
         if cfg.train.eval_every <= 0 or not hasattr(task, "reconstruct"):
             return None
         from pdfgc.eval.measure import FaceMeasurer
-        from pdfgc.train.reader.loader import build_loader
+        from pdfgc.train.reader.loader import build_val_loader
 
         try:
-            batch = next(iter(build_loader(shards, task.stage, cfg, 0, 1, cfg.train.seed, num_batches=1, split="val")))
+            batch = next(iter(build_val_loader(shards, task.stage, cfg, 1)))
         except (PdfgcError, StopIteration) as exc:
             _logger.warning("stage %s: no validation curves (no held-out batch: %s)", task.stage, exc)
             return None
