@@ -106,7 +106,7 @@ def test_two_nodes_match_one_node_and_a_killed_node_resumes(prefect_server: str,
     assert codes[1] != 0 and killed_at < STEPS, f"the kill came too late (exit codes {codes}, step {killed_at})"
 
     assert _wait(_two_nodes(str(shards), out, env, logs)) == [0, 0]
-    resumed_log = "".join(p.read_text() for p in logs.glob("node*.log"))
+    resumed_log = "".join(p.read_text() for p in [*logs.glob("node*.log"), *(out / "logs").glob("*.log")])
     assert f"at step {CHECKPOINT_EVERY}" in resumed_log, "the stage did not resume from its checkpoint"
     two_nodes = read_metrics_jsonl(out / "stage_2" / "metrics.jsonl")
     assert sorted(two_nodes) == list(range(1, STEPS + 1))
