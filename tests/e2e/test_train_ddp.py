@@ -73,7 +73,8 @@ def test_all_stages_on_two_ranks_log_to_the_mlflow_server(shards: str, mlflow_se
     version = client.get_model_version(cfg.tracking.registered_model, "1")
     assert version.tags["stage"] == "3" and "data_manifest_sha256" in version.tags
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    local = Path(mlflow.artifacts.download_artifacts(summary.registered_model_uri, dst_path=str(tmp_path / "dl")))
+    local = Path(mlflow.artifacts.download_artifacts(summary.registered_model_uri, dst_path=str(tmp_path / "dl"),
+                                                     tracking_uri=mlflow_server))
     export = torch.load(local / "export.pt", weights_only=True)
     assert export["format"] == "pdfgc-export/1" and export["stage"] == "3" and export["step"] == 2
     assert (local / "config.yaml").exists()

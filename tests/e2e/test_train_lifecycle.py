@@ -49,7 +49,7 @@ def test_a_finished_stage_is_complete_on_the_next_run(shards: str, tmp_path: Pat
     assert first.returncode == 0, first.stderr[-2000:]
     before = _checkpoints(tmp_path)
     start = time.monotonic()
-    again = _run(_train_command(shards, tmp_path, "--nproc", "1", "--max-steps", "3"), timeout=120)
+    again = _run(_train_command(shards, tmp_path, "--nproc", "1", "--max-steps", "3", "-v"), timeout=120)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "stage critic is complete (step 3)" in again.stdout + again.stderr
     assert _checkpoints(tmp_path) == before, "the finished stage's checkpoints were rewritten"
