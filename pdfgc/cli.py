@@ -43,10 +43,10 @@ def _add_demo(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) 
                        description="Sample set -> shards -> critic and stages 1-3 (torchrun) -> "
                        "MLflow -> a synthesized mp4 and an HTML report, in one Prefect flow.")
     p.add_argument("--workdir", type=Path, default=Path("demo-work"), help="output folder (default: demo-work)")
-    p.add_argument("--speakers", type=int, default=3, help="speakers in the generated sample set")
-    p.add_argument("--clips", type=int, default=2, help="clips per speaker")
+    p.add_argument("--speakers", type=positive_int, default=3, help="speakers in the generated sample set")
+    p.add_argument("--clips", type=positive_int, default=2, help="clips per speaker")
     p.add_argument("--seconds", type=float, default=6.0, help="seconds per clip")
-    p.add_argument("--steps", type=int, default=None, help="training steps of every stage (default: the preset's)")
+    p.add_argument("--steps", type=positive_int, default=None, help="training steps of every stage (default: the preset's)")
     p.set_defaults(func=_run_demo, default_config="demo")
 
 
@@ -105,7 +105,7 @@ def _add_evaluate(sub: argparse._SubParsersAction, parent: argparse.ArgumentPars
     p.add_argument("--model", required=True, help="export.pt path, runs:/ID/PATH, models:/NAME/VERSION or models:/NAME@ALIAS")
     p.add_argument("--shards", required=True, help="shard folder (with manifest.parquet) or fsspec URL")
     p.add_argument("--split", choices=("test", "val", "train", "all"), default="test", help="clips to evaluate (default: test)")
-    p.add_argument("--max-clips", type=int, default=None, help="evaluate at most N clips")
+    p.add_argument("--max-clips", type=positive_int, default=None, help="evaluate at most N clips")
     p.add_argument("--sync-model", default=None, help="a trained sync expert (path or MLflow URI) for LSE-D/LSE-C rows")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")

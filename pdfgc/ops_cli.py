@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pdfgc.config import PRESETS, PdfgcConfig
 from pdfgc.errors import InputError
+from pdfgc.train.plan import positive_int
 
 Subparsers = argparse._SubParsersAction
 
@@ -60,7 +61,7 @@ def add_retrain(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", required=True, help="shard folder (grows incrementally)")
     p.add_argument("--runs", required=True, type=Path, help="folder of the run folders (and, by default, the MLflow store)")
     p.add_argument("--preset", choices=PRESETS, default=None, help="shorthand for --config PRESET")
-    p.add_argument("--max-steps", type=int, default=None, help="cap the steps of every stage")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
     p.set_defaults(func=_run_retrain, default_config="paper")
 
 
@@ -135,7 +136,7 @@ def add_deploy(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", required=True, help="runs folder")
     p.add_argument("--cron", default="0 3 * * 1", help="retrain schedule (cron, UTC; default: Mondays 03:00)")
     p.add_argument("--pool", default="pdfgc", help="process work pool (created when missing)")
-    p.add_argument("--max-steps", type=int, default=None, help="cap the steps of every stage")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
     p.set_defaults(func=_run_deploy, default_config="paper")
 
 
