@@ -371,12 +371,14 @@ def hostile_shards(work: Path) -> list[Row]:
     from pdfgc.config import load_config
     from pdfgc.errors import PdfgcError
     from pdfgc.media.image import read_image as read_image_file
-    from pdfgc.train.reader.loader import build_loader, is_val_key
+    from pdfgc.train.reader.loader import build_loader
+    from pdfgc.train.reader.splits import select_split
     from tests.helpers.hostile import pax_huge_size_tar, png_header, sparse_member_tar, with_jpeg_size
     from tests.helpers.shards import _clip_members, write_tar
 
     cfg = load_config("tiny", ["train.shuffle_buffer=1"])
-    key = next(k for k in (f"clip_{i:03d}" for i in range(50)) if not is_val_key(k))
+    train_split = select_split([str(work / "none.tar")], "train", cfg.split)
+    key = next(k for k in (f"clip{i:03d}" for i in range(50)) if train_split.contains(k))
     members = _clip_members(key, 0, 4, 64)
     offsets = np.load(io.BytesIO(members["frame_offsets.npy"]))
     frames = [with_jpeg_size(members["frames.mjpeg"][a:b], 65500, 65500) for a, b in zip(offsets[:-1], offsets[1:])]
