@@ -31,8 +31,8 @@ MEL_ROWS_PER_FRAME = 4
 SYNC_MAX_OFFSET = 15
 """Frames each way the sync proxy searches (SyncNet's +-15)."""
 PERCEPTUAL_EVERY = 4
-"""ST-LPIPS (a VGG16 at the crop size) reads every 4th frame: on a CPU it alone would cost
-several times the synthesis of the tiny model, and its mean over a clip changes little."""
+"""ST-LPIPS (a VGG16 at the model's resolution) reads every 4th frame: at 224 px on a CPU it
+alone would cost several times the synthesis, and its mean over a clip changes little."""
 NO_FACE = "no frame with a face on both sides"
 NO_FACE_IN_FRAMES = "no face found in these frames"
 MOTION_METRICS = ("sync_proxy", "sync_offset_frames", "pose_rotation_deg", "pose_translation_mm", "blink_f1",
@@ -183,7 +183,7 @@ def build_scorer(cfg: PdfgcConfig, sync_model: str | None = None, tracking_uri: 
 
     measurer = FaceMeasurer(cfg.labels)
     label_measurer = FaceMeasurer(cfg.labels, MeasureOptions(identity=False, emotion=False))
-    perceptual = _perceptual_distance()
+    perceptual = _perceptual_distance(cfg.model.net_image_size)
     sync_expert = None
     if sync_model is not None:
         from pdfgc.eval.metrics.lse import load_expert
@@ -192,12 +192,13 @@ def build_scorer(cfg: PdfgcConfig, sync_model: str | None = None, tracking_uri: 
     return MetricScorer(measurer, perceptual, sync_expert, label_measurer)
 
 
-def _perceptual_distance() -> Any:
-    """ST-LPIPS on the VGG16 that the stlpips-pytorch wheel ships; None (rows say why) without it."""
+def _perceptual_distance(side: int) -> Any:
+    """ST-LPIPS on the VGG16 that the stlpips-pytorch wheel ships, comparing frames at ``side``
+    px (the model's resolution); None (rows say why) without it."""
     try:
         from pdfgc.eval.metrics.perceptual import PerceptualDistance
 
-        return PerceptualDistance()
+        return PerceptualDistance(side=side)
     except (ImportError, OSError, PdfgcError) as exc:
         _logger.warning("perceptual distance skipped: %s", exc)
         return None

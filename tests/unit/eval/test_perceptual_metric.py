@@ -40,3 +40,19 @@ def test_per_frame_values_average_to_the_training_loss(distance: PerceptualDista
     to_tensor = distance._to_tensor
     loss = distance.net(to_tensor(fake, distance.device), to_tensor(real, distance.device)).item()
     assert distance.per_frame(real, fake).mean() == pytest.approx(loss, rel=1e-5)
+
+
+def test_side_compares_frames_reduced_to_the_model_resolution(distance: PerceptualDistance) -> None:
+    """With ``side``, 256 px frames score as their 64 px reductions do (an upscaled 64 px model
+    output is compared where its detail lives); frames already that small are left as they are."""
+    import cv2
+
+    image = data.astronaut()[::2, ::2]  # 256 px
+    noisy = np.clip(image.astype(int) + np.random.default_rng(2).normal(0, 30, image.shape), 0, 255).astype(np.uint8)
+    at_64 = PerceptualDistance(side=64)
+    at_64.net = distance.net
+    small = [cv2.resize(x, (64, 64), interpolation=cv2.INTER_AREA) for x in (image, noisy)]
+    expected = distance(small[0][None], small[1][None])
+    assert at_64(image[None], noisy[None]) == pytest.approx(expected, rel=1e-6)
+    assert at_64(image[None], noisy[None]) != pytest.approx(distance(image[None], noisy[None]), rel=0.05)
+    assert at_64(small[0][None], small[1][None]) == pytest.approx(expected, rel=1e-6)
