@@ -72,6 +72,11 @@ class StageConfig(Section):
     """Softmax temperature of the contrastive losses (1.0 = the paper's plain cosine)."""
     memory_bank: int = 1024
     """Stage 3: M, the number of recent features kept for L_decor."""
+    augment_expression: bool = False
+    """Stage 3: pass the expression window through stage 1's identity-destroying augmentation
+    (``pdfgc.train.augment.MotionAugment``) before the frozen E_mot, as E_mot saw its inputs in
+    stage 1, so that the expression feature cannot carry the driver's colours and look into G.
+    The paper does not say; off by default, on in the demo preset."""
     weights: LossWeights = Field(default_factory=LossWeights)
     """Loss weights of this stage."""
 

@@ -18,6 +18,7 @@ from pdfgc.losses.decorrelation import (
 )
 from pdfgc.losses.motion import motion_consistency_loss, motion_reconstruction_loss
 from pdfgc.losses.pose import masked_l1
+from pdfgc.train.augment import MotionAugment
 from pdfgc.train.task_base import WrapFn
 from pdfgc.train.tasks.common import (
     GRID_ROWS,
@@ -28,6 +29,7 @@ from pdfgc.train.tasks.common import (
     set_train,
     take,
     tile,
+    world,
 )
 
 
@@ -57,6 +59,9 @@ class Stage3Task(TaskBase):
         bank_size = self.stage_cfg.memory_bank
         self.exp_bank = FeatureMemoryBank(bank_size, cfg.model.exp_dim).to(device)
         self.audio_bank = FeatureMemoryBank(bank_size, cfg.model.lip_dim).to(device)
+        rank, _ = world()
+        self.augment_rng = torch.Generator(device=device).manual_seed(cfg.train.seed * 1000 + rank)
+        self.augment = MotionAugment() if self.stage_cfg.augment_expression else None
 
     @torch.no_grad()
     def _frozen_factors(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -73,12 +78,16 @@ class Stage3Task(TaskBase):
             "audio_window": window_average(audio_window.view(batch_size, window, -1)),  # (B, lip_dim)
         }
 
-    def _expression(self, window: torch.Tensor, modules: dict[str, nn.Module]) -> torch.Tensor:
-        """f_exp: E_exp(E_mot(.)) averaged over the K3 window frames -> (B, exp_dim)."""
+    def _expression(self, window: torch.Tensor, modules: dict[str, nn.Module], augment: bool = False) -> torch.Tensor:
+        """f_exp: E_exp(E_mot(.)) averaged over the K3 window frames -> (B, exp_dim); with
+        ``augment`` (training, ``augment_expression``) the frames are augmented first."""
 
         batch_size, frames = window.shape[:2]
+        flat = window.flatten(0, 1)
+        if augment and self.augment is not None:
+            flat = self.augment(flat, self.augment_rng)
         with torch.no_grad():
-            motion = self.model.motion_encoder(window.flatten(0, 1))  # (B*K3, motion_dim)
+            motion = self.model.motion_encoder(flat)  # (B*K3, motion_dim)
         return window_average(modules["exp_head"](motion).view(batch_size, frames, -1))
 
     def _consistency(self, fake: torch.Tensor, real: torch.Tensor, lip: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -108,7 +117,7 @@ class Stage3Task(TaskBase):
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         set_train(self.trained, self.frozen)
         factors = self._frozen_factors(batch)
-        exp_feat = self._expression(batch["window"], self.wrapped)
+        exp_feat = self._expression(batch["window"], self.wrapped, augment=True)
         app = self.wrapped["app_encoder"](batch["app_frames"])
         driver = batch["driver"]
         fake = self.wrapped["generator"](app, factors["lip"], factors["pose"], factors["eye"], exp_feat)
@@ -123,11 +132,14 @@ class Stage3Task(TaskBase):
         return {"loss": float(total.detach()), **scalars(losses)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"exp_bank": self.exp_bank.state_dict(), "audio_bank": self.audio_bank.state_dict()}
+        return {"exp_bank": self.exp_bank.state_dict(), "audio_bank": self.audio_bank.state_dict(),
+                "augment_rng": self.augment_rng.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.exp_bank.load_state_dict(state["exp_bank"])
         self.audio_bank.load_state_dict(state["audio_bank"])
+        if "augment_rng" in state:  # absent from checkpoints written before the option existed
+            self.augment_rng.set_state(state["augment_rng"].cpu())
 
     def _factors(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         factors = self._frozen_factors(batch)

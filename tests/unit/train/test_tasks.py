@@ -198,6 +198,26 @@ def test_stage1_augment_rng_round_trip_repeats_the_step(cfg, critic_export: Path
     assert torch.equal(task.augment(batch["driver"], task.augment_rng), augmented)
 
 
+def test_stage3_augment_expression_changes_training_features_only(critic_export: Path) -> None:
+    """With ``augment_expression`` the training step's expression feature comes from augmented
+    window frames (colours changed), evaluation's from the frames as they are; the augmentation's
+    RNG is part of the resumable state, so a resumed step draws the same augmentation."""
+    plain_cfg = load_config("tiny")
+    augmented_cfg = load_config("tiny", ["train.stage3.augment_expression=true"])
+    window = make_batch("3", plain_cfg)["window"]
+    plain, augmented = _make_task("3", plain_cfg, critic_export), _make_task("3", augmented_cfg, critic_export)
+    assert plain.augment is None
+    with torch.no_grad():
+        untouched = augmented._expression(window, augmented.trained)
+        assert torch.equal(untouched, plain._expression(window, plain.trained))
+        assert torch.equal(plain._expression(window, plain.trained, augment=True), untouched)
+        state = augmented.state_dict()
+        first = augmented._expression(window, augmented.trained, augment=True)
+        assert not torch.allclose(first, untouched)
+        augmented.load_state_dict(state)
+        assert torch.equal(augmented._expression(window, augmented.trained, augment=True), first)
+
+
 def test_image_grids(cfg, critic_export: Path) -> None:
     size = cfg.model.net_image_size
     grid1 = _make_task("1", cfg, critic_export).image_grid(make_batch("1", cfg))
