@@ -73,7 +73,7 @@ def _add_train(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.add_argument("--shards", required=True, help="shard folder, brace pattern or fsspec URL")
     p.add_argument("--stage", choices=STAGE_CHOICES, default="all", help=f"stage to run ({ALL} = {','.join(STAGES)}, plus sync when sync.in_all)")
     p.add_argument("--preset", choices=PRESETS, default=None, help="shorthand for --config PRESET")
-    p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="train every stage to this step, in place of its configured steps")
     p.add_argument("--nproc", type=positive_int, default=None, help="processes per node (default: config)")
     p.add_argument("--nnodes", type=positive_int, default=None, help="nodes (default: config)")
     p.add_argument("--node-rank", type=int, default=0,
@@ -275,8 +275,8 @@ def _require_path(path: Path) -> None:
 
 
 def _log_file(args: argparse.Namespace) -> Path | None:
-    """The log file of the long commands (preprocess, train, demo), in their output folder."""
-    folder = {"preprocess": "out", "train": "out", "demo": "workdir"}.get(args.command)
+    """The log file of the long commands (preprocess, train, demo, retrain), in their output folder."""
+    folder = {"preprocess": "out", "train": "out", "demo": "workdir", "retrain": "runs"}.get(args.command)
     return log_file_for(getattr(args, folder), args.command) if folder else None
 
 

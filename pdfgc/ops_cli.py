@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from pdfgc.config import PRESETS, PdfgcConfig
+from pdfgc.console import quiet_engines
 from pdfgc.errors import InputError
 from pdfgc.train.plan import positive_int
 
@@ -61,7 +62,7 @@ def add_retrain(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", required=True, help="shard folder (grows incrementally)")
     p.add_argument("--runs", required=True, type=Path, help="folder of the run folders (and, by default, the MLflow store)")
     p.add_argument("--preset", choices=PRESETS, default=None, help="shorthand for --config PRESET")
-    p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="train every stage to this step, in place of its configured steps")
     p.set_defaults(func=_run_retrain, default_config="paper")
 
 
@@ -70,6 +71,7 @@ def _run_retrain(args: argparse.Namespace) -> int:
     _config(args)
     from flows.retrain import format_decision, retrain
 
+    quiet_engines(args.verbose)
     result = retrain(args.source, args.shards, str(args.runs), config=_config_source(args),
                      overrides=args.overrides, max_steps=args.max_steps)
     print(format_decision(result))
@@ -136,7 +138,7 @@ def add_deploy(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", required=True, help="runs folder")
     p.add_argument("--cron", default="0 3 * * 1", help="retrain schedule (cron, UTC; default: Mondays 03:00)")
     p.add_argument("--pool", default="pdfgc", help="process work pool (created when missing)")
-    p.add_argument("--max-steps", type=positive_int, default=None, help="cap the steps of every stage")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="train every stage to this step, in place of its configured steps")
     p.set_defaults(func=_run_deploy, default_config="paper")
 
 
