@@ -275,8 +275,9 @@ def _require_path(path: Path) -> None:
 
 
 def _log_file(args: argparse.Namespace) -> Path | None:
-    """The log file of the long commands (preprocess, train, demo, retrain), in their output folder."""
-    folder = {"preprocess": "out", "train": "out", "demo": "workdir", "retrain": "runs"}.get(args.command)
+    """The log file of the long commands (preprocess, train, demo), in their output folder
+    (``pdfgc retrain`` names its own once its inputs are checked)."""
+    folder = {"preprocess": "out", "train": "out", "demo": "workdir"}.get(args.command)
     return log_file_for(getattr(args, folder), args.command) if folder else None
 
 

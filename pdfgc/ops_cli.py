@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from pdfgc.config import PRESETS, PdfgcConfig
-from pdfgc.console import quiet_engines
+from pdfgc.console import configure, log_file_for, quiet_engines
 from pdfgc.errors import InputError
 from pdfgc.train.plan import positive_int
 
@@ -71,6 +71,7 @@ def _run_retrain(args: argparse.Namespace) -> int:
     _config(args)
     from flows.retrain import format_decision, retrain
 
+    configure(args.verbose, log_file_for(args.runs, "retrain"))
     quiet_engines(args.verbose)
     result = retrain(args.source, args.shards, str(args.runs), config=_config_source(args),
                      overrides=args.overrides, max_steps=args.max_steps)
