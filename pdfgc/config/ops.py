@@ -75,10 +75,15 @@ class RetrainConfig(Section):
     """Steps per fine-tuning stage; None keeps each stage's ``steps``."""
     alias: str = "champion"
     """Registered-model alias of the model in service."""
-    primary: MetricRule = Field(default_factory=lambda: MetricRule(metric="self/psnr", higher_is_better=True))
-    """The metric a challenger must win on, by more than its ``margin``."""
-    guards: list[MetricRule] = Field(default_factory=list)
-    """Metrics a challenger may not lose on by more than their ``tolerance``."""
+    primary: MetricRule = Field(default_factory=lambda: MetricRule(metric="self/psnr", higher_is_better=True, margin=0.05))
+    """The metric a challenger must win on, by more than its ``margin`` (default: 0.05 dB of PSNR)."""
+    guards: list[MetricRule] = Field(default_factory=lambda: [
+        MetricRule(metric="self/face_found", higher_is_better=True, tolerance=0.05),
+        MetricRule(metric="self/perceptual", higher_is_better=False, tolerance=0.02),
+    ])
+    """Metrics a challenger may not lose on by more than their ``tolerance``. Default: the share
+    of frames with a face (a PSNR gain can come from blurrier frames that lose the face) and
+    ST-LPIPS."""
     lock_dir: str | None = None
     """Folder of the retrain lock files (one per registry); None: ``~/.cache/pdfgc/locks``."""
     notify_webhook: str | None = None

@@ -58,3 +58,17 @@ def test_guard_missing_on_one_or_both_sides():
     neither = decide(metrics(psnr=20.0), metrics(psnr=25.0), CFG)
     assert neither.promote and "not measured for either model: lmd" in neither.reason
     assert decide(metrics(psnr=20.0), metrics(psnr=25.0, lmd=9.0), CFG).promote
+
+
+def test_default_rules_guard_against_a_psnr_gain_that_loses_the_face():
+    """The defaults: PSNR by more than 0.05 dB, face_found within 0.05, ST-LPIPS within 0.02."""
+    champion = metrics(**{"self/psnr": 13.0, "self/face_found": 0.5, "self/perceptual": 0.50})
+    defaults = RetrainConfig()
+    lost_face = decide(champion, metrics(**{"self/psnr": 14.0, "self/face_found": 0.4, "self/perceptual": 0.50}), defaults)
+    assert not lost_face.promote and "guard self/face_found" in lost_face.reason
+    blurrier = decide(champion, metrics(**{"self/psnr": 14.0, "self/face_found": 0.5, "self/perceptual": 0.53}), defaults)
+    assert not blurrier.promote and "guard self/perceptual" in blurrier.reason
+    tiny_gain = decide(champion, metrics(**{"self/psnr": 13.04, "self/face_found": 0.5, "self/perceptual": 0.50}), defaults)
+    assert not tiny_gain.promote and "margin" in tiny_gain.reason
+    better = decide(champion, metrics(**{"self/psnr": 13.1, "self/face_found": 0.46, "self/perceptual": 0.515}), defaults)
+    assert better.promote, better.reason
