@@ -118,7 +118,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 @flow(name="demo", log_prints=True)
-def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2, seconds: float = 6.0) -> dict[str, Any]:
+def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 6, clips: int = 2, seconds: float = 6.0) -> dict[str, Any]:
     """The first clip's speaker gives the portrait; the last clip (another speaker) drives it."""
     workdir = workdir.resolve()
     seconds_taken: dict[str, float] = {}
@@ -171,7 +171,7 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2
 
 
 def demo(
-    workdir: Path, cfg: PdfgcConfig, speakers: int = 3, clips: int = 2, seconds: float = 6.0, steps: int | None = None
+    workdir: Path, cfg: PdfgcConfig, speakers: int = 6, clips: int = 2, seconds: float = 6.0, steps: int | None = None
 ) -> dict[str, Any]:
     """Run the demo flow; ``steps`` (when given) replaces every stage's step count."""
     if steps is not None:

@@ -43,7 +43,8 @@ def _add_demo(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) 
                        description="Sample set -> shards -> critic and stages 1-3 (torchrun) -> "
                        "MLflow -> a synthesized mp4 and an HTML report, in one Prefect flow.")
     p.add_argument("--workdir", type=Path, default=Path("demo-work"), help="output folder (default: demo-work)")
-    p.add_argument("--speakers", type=positive_int, default=3, help="speakers in the generated sample set")
+    p.add_argument("--speakers", type=positive_int, default=6, help="speakers in the generated sample set (default 6: "
+                   "the train split gets 4 of them, val and test 1 each)")
     p.add_argument("--clips", type=positive_int, default=2, help="clips per speaker")
     p.add_argument("--seconds", type=float, default=6.0, help="seconds per clip")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps of every stage (default: the preset's)")
