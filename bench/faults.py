@@ -30,11 +30,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import pandas as pd  # noqa: E402
-import psutil  # noqa: E402
 import webdataset as wds  # noqa: E402
 
 from tests.helpers.media import cut_clip  # noqa: E402
 from tests.helpers.media_sources import find_samples  # noqa: E402
+from tests.helpers.processes import cmdline, family, listening, survivors  # noqa: E402
 
 DOC = REPO_ROOT / "docs" / "RELIABILITY.md"
 SHARED = Path(os.environ.get("PDFGC_SHARED_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
@@ -213,20 +213,8 @@ def kill_nine(work: Path, clips: Path, kills: int = 10) -> list[Row]:
 
 # --- processes: sockets, orphans, a lost Dask worker, no-op ------------------------------------
 
-def tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def listening(pids: set[int]) -> set[str]:
-    found = set()
-    for conn in psutil.net_connections(kind="inet"):
-        if conn.status == psutil.CONN_LISTEN and conn.pid in pids:
-            found.add(f"{conn.laddr.ip}:{conn.laddr.port}")
-    return found
+def listening_at(pids: set[int]) -> set[str]:
+    return {f"{ip}:{port}" for ip, port in listening(pids)}
 
 
 def watch(proc: subprocess.Popen, until: Callable[[], bool] = lambda: False, every: float = 0.2) -> tuple[set[str], dict[str, int]]:
@@ -234,13 +222,10 @@ def watch(proc: subprocess.Popen, until: Callable[[], bool] = lambda: False, eve
     sockets: set[str] = set()
     roles: dict[str, int] = {}
     while proc.poll() is None and not until():
-        processes = tree(proc.pid)
-        sockets |= listening({p.pid for p in processes})
+        processes = family(proc.pid)
+        sockets |= listening_at({p.pid for p in processes})
         for p in processes:
-            try:
-                line = " ".join(p.cmdline())
-            except psutil.Error:
-                continue
+            line = " ".join(cmdline(p))
             if "uvicorn" in line:
                 roles["prefect_server"] = p.pid
             elif "spawn_main" in line:
@@ -265,7 +250,7 @@ def preprocess_processes(work: Path, clips: Path) -> list[Row]:
     def kill_a_worker() -> bool:
         if killed["done"] or not list((out / "_staging").glob("*.json")):
             return False
-        workers = [p for p in tree(proc.pid) if "spawn_main" in " ".join(_cmdline(p))]
+        workers = [p for p in family(proc.pid) if "spawn_main" in " ".join(cmdline(p))]
         if workers:
             workers[0].kill()
             killed["done"] = True
@@ -289,38 +274,19 @@ def preprocess_processes(work: Path, clips: Path) -> list[Row]:
     return rows
 
 
-def _cmdline(p: psutil.Process) -> list[str]:
-    try:
-        return p.cmdline()
-    except psutil.Error:
-        return []
-
-
 def orphan_case(work: Path, clips: Path) -> Row:
     out = work / "orphan-out"
     proc = subprocess.Popen([*CLI, "preprocess", str(clips), "--out", str(out), *PREPROCESS_SET], cwd=REPO_ROOT, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, roles = watch(proc, lambda: bool(list((out / "_staging").glob("*"))))
     server = roles.get("prefect_server")
-    children = [p.pid for p in tree(proc.pid)[1:]]
+    children = [p.pid for p in family(proc.pid)[1:]]
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
-        time.sleep(0.2)
-    left = [pid for pid in children if _alive(pid)]
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
+    left = survivors(children, 15)
     return Row("orphans after kill -9 of `pdfgc preprocess`", "SIGKILL to the CLI while it processes (Prefect server pid "
                f"{server}, {len(children)} child processes)", "every child gone within 15 s",
                f"{len(left)} left after 15 s", server is not None and not left)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 # --- disk full ---------------------------------------------------------------------------------
@@ -496,9 +462,9 @@ def mlflow_server_sockets(work: Path) -> Row:
     deadline = time.monotonic() + 180
     sockets: set[str] = set()
     while time.monotonic() < deadline and str(port) not in " ".join(sockets) and proc.poll() is None:
-        sockets |= listening({p.pid for p in tree(proc.pid)})
+        sockets |= listening_at({p.pid for p in family(proc.pid)})
         time.sleep(0.5)
-    for p in reversed(tree(proc.pid)):
+    for p in reversed(family(proc.pid)):
         p.kill()
     proc.wait()
     return Row("listening sockets: `mlflow server` as the docs start it", "`mlflow server --host 127.0.0.1` (docs/OPERATIONS.md, the e2e tests)",

@@ -11,33 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+
+from tests.helpers.processes import cmdline, family, listening, survivors
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 SETTINGS = ["--config", "tiny", "--set", "compute.n_workers=1"]
 LOOPBACK = ("127.0.0.1", "::1")
-
-
-def listening(pids: set[int]) -> set[tuple[str, int]]:
-    return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN and c.pid in pids}
-
-
-def family(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def test_sockets_console_no_op_and_orphans(sample_set: Path, tmp_path: Path) -> None:
@@ -66,24 +47,12 @@ def test_sockets_console_no_op_and_orphans(sample_set: Path, tmp_path: Path) -> 
     deadline = time.monotonic() + 300
     server = None
     while time.monotonic() < deadline and victim.poll() is None and server is None:
-        server = next((p.pid for p in family(victim.pid) if "uvicorn" in " ".join(_cmdline(p))), None)
+        server = next((p.pid for p in family(victim.pid) if "uvicorn" in " ".join(cmdline(p))), None)
         time.sleep(0.2)
     assert server is not None, "Prefect's temporary server never started"
     time.sleep(2)
     children = [p.pid for p in family(victim.pid)[1:]]
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(alive(pid) for pid in children):
-        time.sleep(0.2)
-    left = [pid for pid in children if alive(pid)]
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
+    left = survivors(children, 20)
     assert not left, f"still running after kill -9 of pdfgc preprocess: {left} (server {server})"
-
-
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []

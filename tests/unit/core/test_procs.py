@@ -9,6 +9,8 @@ import sys
 import textwrap
 import time
 
+from tests.helpers.processes import alive
+
 PARENT = textwrap.dedent("""
     import subprocess, sys, time
     from pdfgc.procs import die_with_parent, kill_with_parent
@@ -20,13 +22,6 @@ PARENT = textwrap.dedent("""
     time.sleep(600)
 """)
 
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_children_die_after_kill_9_of_the_parent() -> None:
