@@ -3,15 +3,13 @@ and with ``con`` / ``mot`` at 0 the critic terms are not computed (the demo pres
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
 
 from pdfgc.config import load_config
-from pdfgc.train.checkpoint import save_export
-from pdfgc.train.tasks import CriticTask, build_task
-from tests.unit.train.test_tasks import EXP_DIM, make_batch
+from pdfgc.train.tasks import build_task
+from tests.unit.train.test_tasks import make_batch
 
 CPU = torch.device("cpu")
 OFF = ["adversarial=0", "feature_matching=0"]
@@ -19,17 +17,6 @@ OFF = ["adversarial=0", "feature_matching=0"]
 
 def _identity(module: torch.nn.Module) -> torch.nn.Module:
     return module
-
-
-@pytest.fixture(scope="module")
-def critic_export(tmp_path_factory) -> Path:
-    cfg = load_config("tiny")
-    torch.manual_seed(0)
-    task = CriticTask(cfg, CPU, _identity, expression_dim=EXP_DIM)
-    task.training_step(make_batch("critic", cfg), 0)
-    path = tmp_path_factory.mktemp("critic") / "export.pt"
-    save_export(path, task.stage, cfg.model_dump(mode="json"), task.export(), 1)
-    return path
 
 
 def _config(stage: str, extra: list[str]):

@@ -86,16 +86,6 @@ def cfg():
     return load_config("tiny")
 
 
-@pytest.fixture(scope="module")
-def critic_export(cfg, tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    task = CriticTask(cfg, CPU, _identity, expression_dim=EXP_DIM)
-    task.training_step(make_batch("critic", cfg), 0)
-    path = tmp_path_factory.mktemp("critic") / "export.pt"
-    save_export(path, task.stage, cfg.model_dump(mode="json"), task.export(), 1)
-    return path
-
-
 def _make_task(stage: str, cfg, critic_export: Path, init_from: Path | None = None):
     torch.manual_seed(0)
     if stage == "critic":
