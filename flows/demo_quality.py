@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from pdfgc.errors import InputError
+from pdfgc.eval.metrics.lips import sync_proxy
 from pdfgc.eval.nets.face_embedding import FaceEmbedder
 from pdfgc.labels.landmarks import DlibLandmarker
 from pdfgc.media.decode import decode_audio, iter_frames
@@ -76,28 +77,15 @@ def frame_loudness(wave: np.ndarray, n_frames: int) -> np.ndarray:
     return np.sqrt(np.mean(padded.reshape(n_frames, per_frame) ** 2, axis=1))
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    keep = np.isfinite(a) & np.isfinite(b)
-    if keep.sum() < MIN_FRAMES_FOR_CORRELATION or a[keep].std() == 0 or b[keep].std() == 0:
-        return None
-    return float(np.corrcoef(a[keep], b[keep])[0, 1])
-
-
 def best_offset_correlation(mouth: np.ndarray, loudness: np.ndarray, max_offset: int) -> dict[str, float | int]:
-    """Pearson of mouth[t + k] with loudness[t] for k in [-max_offset, max_offset]; the best k."""
-    scores = {}
-    n = len(mouth)
-    for k in range(-max_offset, max_offset + 1):
-        lo, hi = max(0, -k), min(n, n - k)
-        value = pearson(mouth[lo + k: hi + k], loudness[lo:hi])
-        if value is not None:
-            scores[k] = value
-    if not scores:
+    """Pearson of mouth[t + k] with loudness[t] for k in [-max_offset, max_offset] and the best k
+    (the evaluation's ``sync_proxy``); empty when no shift has enough frames with a face."""
+    proxy = sync_proxy(mouth, loudness, max_offset, MIN_FRAMES_FOR_CORRELATION)
+    if not math.isfinite(proxy.correlation):
         return {}
-    best = max(scores, key=lambda k: scores[k])
-    result: dict[str, float | int] = {"mouth_loudness_corr": scores[best], "mouth_loudness_offset": best}
-    if 0 in scores:
-        result["mouth_loudness_corr_at_0"] = scores[0]
+    result: dict[str, float | int] = {"mouth_loudness_corr": proxy.correlation, "mouth_loudness_offset": proxy.offset}
+    if math.isfinite(proxy.correlation_at_zero):
+        result["mouth_loudness_corr_at_0"] = proxy.correlation_at_zero
     return result
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from pdfgc.config.ops import CurateConfig
 from pdfgc.curate.fingerprint import audio_fingerprint, phash, sample_frame_indices
+from pdfgc.eval.metrics.lips import sync_proxy
 from pdfgc.preprocess.writer import load_npy
 
 LEFT_EYE = slice(36, 42)
@@ -72,27 +73,10 @@ def frame_audio_energy(mel: np.ndarray, n_frames: int) -> np.ndarray:
 
 def lip_sync_proxy(landmarks: np.ndarray, mel: np.ndarray, max_lag: int) -> float:
     """Best Pearson correlation between mouth opening and audio energy over lags of up to
-    ``max_lag`` frames; NaN with fewer than ``MIN_SYNC_FRAMES`` usable frames."""
-    mouth = mouth_opening(landmarks)
-    energy = frame_audio_energy(mel, len(landmarks))
-    count = min(len(mouth), len(energy))
-    mouth, energy = mouth[:count], energy[:count]
-    best = float("nan")
-    for lag in range(-max_lag, max_lag + 1):
-        x, y = (mouth[lag:], energy[: count - lag]) if lag >= 0 else (mouth[:lag], energy[-lag:])
-        r = _pearson(x, y)
-        if np.isfinite(r) and not (r <= best):
-            best = r
-    return best
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < MIN_SYNC_FRAMES:
-        return float("nan")
-    x, y = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
-    denominator = float(np.sqrt((x * x).sum() * (y * y).sum()))
-    return float((x * y).sum() / denominator) if denominator > 0 else float("nan")
+    ``max_lag`` frames (the evaluation's ``sync_proxy``); NaN with fewer than
+    ``MIN_SYNC_FRAMES`` usable frames."""
+    return sync_proxy(mouth_opening(landmarks), frame_audio_energy(mel, len(landmarks)), max_lag,
+                      MIN_SYNC_FRAMES).correlation
 
 
 def decode_frames_at(members: dict[str, bytes], indices: list[int]) -> list[np.ndarray]:

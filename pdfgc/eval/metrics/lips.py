@@ -107,9 +107,9 @@ class SyncProxy:
     """Pearson correlation with no shift."""
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+def _pearson(a: np.ndarray, b: np.ndarray, min_frames: int = MIN_SYNC_FRAMES) -> float:
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < MIN_SYNC_FRAMES:
+    if ok.sum() < min_frames:
         return float("nan")
     a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
     denominator = np.sqrt((a * a).sum() * (b * b).sum())
@@ -125,7 +125,8 @@ def shifted_pair(mouth: np.ndarray, loudness: np.ndarray, offset: int) -> tuple[
     return mouth[:n + offset], loudness[-offset:]
 
 
-def sync_proxy(mouth: np.ndarray, loudness: np.ndarray, max_offset: int = 15) -> SyncProxy:
+def sync_proxy(mouth: np.ndarray, loudness: np.ndarray, max_offset: int = 15,
+               min_frames: int = MIN_SYNC_FRAMES) -> SyncProxy:
     """Best Pearson correlation of ``mouth[t]`` with ``loudness[t - k]`` over k in
     [-max_offset, max_offset], and that k (ties go to the smallest |k|).
 
@@ -133,10 +134,11 @@ def sync_proxy(mouth: np.ndarray, loudness: np.ndarray, max_offset: int = 15) ->
         mouth: (T,) mouth opening per frame (``mouth_opening``); NaN frames are left out.
         loudness: (T,) dB per frame (``loudness_per_frame``).
         max_offset: largest shift in frames tried either way.
+        min_frames: fewest overlapping finite frames a shift needs to be scored.
     """
     mouth, loudness = np.asarray(mouth, np.float64), np.asarray(loudness, np.float64)
     offsets = sorted(range(-max_offset, max_offset + 1), key=abs)
-    scores = {k: _pearson(*shifted_pair(mouth, loudness, k)) for k in offsets}
+    scores = {k: _pearson(*shifted_pair(mouth, loudness, k), min_frames) for k in offsets}
     finite = {k: v for k, v in scores.items() if np.isfinite(v)}
     if not finite:
         return SyncProxy(float("nan"), 0, scores[0])
