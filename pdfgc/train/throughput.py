@@ -3,8 +3,9 @@
 The stage's real task (``pdfgc.train.tasks.build_task``, random weights: the compute does not
 depend on them) repeats its training step on one real batch from the loader, so the figures
 leave data loading out. FLOPs are counted once by torch's ``FlopCounterMode`` over a whole
-step (forward and backward of every network; the optimiser's element-wise updates are not
-counted), which is the model-FLOPs convention MFU is defined with. MFU divides the achieved
+step (forward and backward of every network, a convolution's backward counted groups-aware; the
+optimiser's element-wise updates are not counted), which is the model-FLOPs convention MFU is
+defined with. MFU divides the achieved
 rate by the device's dense bf16 peak (``PEAK_BF16_TFLOPS`` by device name, or a given figure).
 
 ``bench/train.py`` runs this per stage at the paper preset whenever a GPU is present.
@@ -12,6 +13,7 @@ rate by the device's dense bf16 peak (``PEAK_BF16_TFLOPS`` by device name, or a 
 
 from __future__ import annotations
 
+import math
 import statistics
 import tempfile
 import time
@@ -77,9 +79,25 @@ def _one_batch(cfg: PdfgcConfig, stage: str, shards: str, device: torch.device) 
     return batch_to_device(next(iter(loader)), device)
 
 
+def _conv_backward_flops(grad_out_shape: list[int], x_shape: list[int], w_shape: list[int], _bias: object,
+                         _stride: object, _padding: object, _dilation: object, transposed: bool,
+                         _output_padding: object, _groups: int, output_mask: list[bool],
+                         out_shape: object = None, **_: object) -> int:
+    """A convolution's backward: each of grad-input and grad-weight costs one forward.
+
+    torch's own formula ignores ``groups`` for the backward and so counts a grouped convolution
+    ``groups`` times over (the style-modulated convolutions of G are grouped by sample).
+    """
+    spatial = x_shape[2:] if transposed else grad_out_shape[2:]
+    forward = 2 * grad_out_shape[0] * math.prod(w_shape) * math.prod(spatial)
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
 def count_step_flops(step: Callable[[], object]) -> int:
-    """FLOPs of one call of ``step`` (forward and backward), by torch's FlopCounterMode."""
-    with FlopCounterMode(display=False) as counter:
+    """FLOPs of one call of ``step`` (forward and backward), by torch's FlopCounterMode (with
+    a groups-aware convolution backward)."""
+    mapping = {torch.ops.aten.convolution_backward: _conv_backward_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         step()
     return counter.get_total_flops()
 

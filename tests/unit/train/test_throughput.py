@@ -32,6 +32,19 @@ def test_a_step_counts_forward_and_backward_matmuls() -> None:
     assert count_step_flops(step) == 3 * (2 * 3 * 8 * 4)
 
 
+@pytest.mark.parametrize("groups", [1, 4])
+def test_a_grouped_convolution_counts_each_group_once(groups: int) -> None:
+    """A conv of 2 samples x 4 groups (8 -> 6 channels per group, 3x3, 5x5 output): forward
+    2*N*C_out*(C_in/groups)*9*25, and the input's and the weight's gradient as much again."""
+    inputs = torch.randn(2, 8 * groups, 5, 5, requires_grad=True)
+    weight = torch.randn(6 * groups, 8, 3, 3, requires_grad=True)
+
+    def step() -> None:
+        nn.functional.conv2d(inputs, weight, padding=1, groups=groups).sum().backward()
+
+    assert count_step_flops(step) == 3 * (2 * 2 * (6 * groups) * 8 * 9 * 25)
+
+
 def test_stage_figures_are_consistent(tmp_path: Path) -> None:
     write_test_shards(tmp_path, n_clips=4, frames=10, crop_size=96, clips_per_shard=2)
     cfg = load_config("tiny", ["train.num_workers=0"])
