@@ -54,7 +54,13 @@ def assemble_style(app_global: torch.Tensor, lip: torch.Tensor, pose: torch.Tens
 
 
 class ModulatedConv2d(nn.Module):
-    """A conv whose weights are scaled per sample by an affine map of the style (then demodulated)."""
+    """A conv whose weights are scaled per sample by an affine map of the style (then demodulated).
+
+    Computed as StyleGAN2's non-fused form: scale the input's channels by the style, run one
+    ordinary convolution over the whole batch, scale the output's channels by the per-sample
+    demodulation. The same function as a per-sample weight in a conv grouped by sample, but
+    a batched convolution is several times faster on GPUs and CPUs alike.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int,
                  demodulate: bool = True) -> None:
@@ -67,15 +73,20 @@ class ModulatedConv2d(nn.Module):
         self.padding = kernel_size // 2
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        batch, in_channels, height, width = x.shape
-        modulation = self.affine(style).view(batch, 1, in_channels, 1, 1)
-        weight = self.scale * self.weight.unsqueeze(0) * modulation  # (B, O, I, k, k)
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + DEMOD_EPS)
-        weight = weight.to(x.dtype)
-        out = F.conv2d(x.reshape(1, batch * in_channels, height, width), weight.flatten(0, 1),
-                       padding=self.padding, groups=batch)
-        return out.view(batch, -1, height, width)
+        modulation = self.affine(style)  # (B, I)
+        weight = self.scale * self.weight  # (O, I, k, k)
+        out = F.conv2d(x * modulation[:, :, None, None].to(x.dtype), weight.to(x.dtype), padding=self.padding)
+        if not self.demodulate:
+            return out
+        return out * self._demodulation(modulation, weight)[:, :, None, None].to(out.dtype)
+
+    @staticmethod
+    def _demodulation(modulation: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """1 / the L2 norm of each sample's modulated weight, (B, O), in float32: sum over i, k of
+        (w[o, i, k] m[b, i])^2 = sum over i of m[b, i]^2 (sum over k of w[o, i, k]^2)."""
+        weight_energy = weight.float().pow(2).sum(dim=(2, 3))  # (O, I)
+        energy = (modulation.float().pow(2)[:, None, :] * weight_energy[None]).sum(dim=2)  # (B, O)
+        return torch.rsqrt(energy + DEMOD_EPS)
 
 
 class StyledConv(nn.Module):

@@ -19,6 +19,7 @@ from pdfgc.models import (
     style_layout,
 )
 from pdfgc.models.appearance import ResNeXtTrunk
+from pdfgc.models.generator import ModulatedConv2d
 
 BATCH = 2
 K_FRAMES = 2
@@ -214,3 +215,19 @@ def test_appearance_features_iterate_without_copying(tiny_model: PDFGC, tiny_cfg
     repeated = type(app)(*(t.expand(3, *t.shape[1:]) for t in app))
     assert repeated.global_feat.shape[0] == 3 and repeated.spatial.shape[0] == 3
     assert next(iter(app)) is app.global_feat  # same tensor, graph kept
+
+
+@pytest.mark.parametrize(("kernel", "demodulate"), [(3, True), (1, False)])
+def test_modulated_conv_is_a_per_sample_modulated_weight(kernel: int, demodulate: bool) -> None:
+    """Each sample's output is the conv with its own weight: w[o, i] * scale * m[i], divided by
+    that weight's L2 norm over (i, k, k) when demodulating (StyleGAN2's definition)."""
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(6, 4, kernel, style_dim=5, demodulate=demodulate)
+    inputs, style = torch.randn(3, 6, 7, 7), torch.randn(3, 5)
+    out = conv(inputs, style)
+    for b in range(3):
+        weight = conv.weight * conv.scale * conv.affine(style[b])[None, :, None, None]
+        if demodulate:
+            weight = weight / weight.pow(2).sum(dim=(1, 2, 3), keepdim=True).sqrt()
+        expected = torch.nn.functional.conv2d(inputs[b : b + 1], weight, padding=kernel // 2)
+        torch.testing.assert_close(out[b : b + 1], expected, atol=1e-5, rtol=1e-4)
