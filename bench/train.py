@@ -28,7 +28,10 @@ Loader and raw runs alternate 3 times and the best of each counts; the DDP runs 
 twice (min of the per-run medians), since the machine may be shared.
 
 Usage: ``python bench/train.py [--clips 24] [--frames 25] [--steps 20] [--stage 2] [--gpu-only]
-[--gpu-steps 20] [--peak-tflops T] [--set KEY=VALUE ...]``
+[--gpu-steps 20] [--peak-tflops T] [--set KEY=VALUE ...] [--shards DIR]``
+
+``--shards DIR`` reads shards written earlier (for example by ``--write-shards DIR`` on another
+machine, such as a GPU host without dlib) instead of writing the synthetic ones.
 """
 
 from __future__ import annotations
@@ -194,13 +197,19 @@ def main() -> int:
     parser.add_argument("--gpu-steps", type=int, default=20)
     parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak, when the GPU is not in the table")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override of the GPU part's paper config")
+    parser.add_argument("--shards", type=Path, help="existing shards to read instead of writing synthetic ones")
+    parser.add_argument("--write-shards", type=Path, metavar="DIR", help="only write the synthetic shards to DIR, then stop")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     figures: dict[str, object] = {}
+    if args.write_shards:
+        write_test_shards(args.write_shards, n_clips=args.clips, frames=args.frames, crop_size=CROP, clips_per_shard=4)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_test_shards(root / "shards", n_clips=args.clips, frames=args.frames, crop_size=CROP, clips_per_shard=4)
-        shards = str(root / "shards")
+        if args.shards is None:
+            write_test_shards(root / "shards", n_clips=args.clips, frames=args.frames, crop_size=CROP, clips_per_shard=4)
+        shards = str(args.shards or root / "shards")
         if not args.gpu_only:
             figures["cpu"] = cpu_figures(shards, root, args)
         if torch.cuda.is_available():
