@@ -79,15 +79,16 @@ def _one_batch(cfg: PdfgcConfig, stage: str, shards: str, device: torch.device) 
     return batch_to_device(next(iter(loader)), device)
 
 
-def _conv_backward_flops(grad_out_shape: list[int], x_shape: list[int], w_shape: list[int], _bias: object,
-                         _stride: object, _padding: object, _dilation: object, transposed: bool,
-                         _output_padding: object, _groups: int, output_mask: list[bool],
-                         out_shape: object = None, **_: object) -> int:
+def _conv_backward_flops(grad_out_shape: list[int], x_shape: list[int], w_shape: list[int], *conv_args: object,
+                         **_: object) -> int:
     """A convolution's backward: each of grad-input and grad-weight costs one forward.
 
     torch's own formula ignores ``groups`` for the backward and so counts a grouped convolution
-    ``groups`` times over (the style-modulated convolutions of G are grouped by sample).
+    ``groups`` times over (the style-modulated convolutions of G were grouped by sample).
+    ``conv_args`` follow ``aten.convolution_backward``: bias sizes, stride, padding, dilation,
+    transposed, output padding, groups, output mask.
     """
+    transposed, output_mask = conv_args[4], conv_args[7]
     spatial = x_shape[2:] if transposed else grad_out_shape[2:]
     forward = 2 * grad_out_shape[0] * math.prod(w_shape) * math.prod(spatial)
     return forward * (int(output_mask[0]) + int(output_mask[1]))
