@@ -1,4 +1,5 @@
-"""The LocalCluster's worker processes start with the configured environment (huge pages)."""
+"""The LocalCluster's worker processes start with the configured environment (huge pages), and
+the flow's own process gets its environment back when the cluster closes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import dask
 import pytest
 from distributed import Client, LocalCluster
 
-from flows.runners import worker_environment
+from flows.runners import build_task_runner, worker_environment
 from pdfgc.config import ComputeConfig
 
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -40,3 +41,16 @@ def test_process_workers_start_with_malloc_on_huge_pages() -> None:
         huge_kib = client.run(_anon_huge_kib_after_loading_predictor)
     assert list(seen.values()) == ["glibc.malloc.hugetlb=1"]
     assert min(huge_kib.values()) >= 50 * 1024, "the 100 MB landmark model should sit on huge pages"
+
+
+def test_local_runner_gives_the_flows_process_its_environment_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # no temporary API server
+    for key in ("MALLOC_TRIM_THRESHOLD_", "MKL_NUM_THREADS", "PYTHONHASHSEED"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    with build_task_runner(ComputeConfig(n_workers=1, processes=True)) as runner:
+        assert runner.client.run(os.getpid)  # the cluster starts with its first client
+        during = {key: os.environ.get(key) for key in ("MALLOC_TRIM_THRESHOLD_", "MKL_NUM_THREADS")}
+    assert during == {"MALLOC_TRIM_THRESHOLD_": "65536", "MKL_NUM_THREADS": "1"}, "Dask's nanny writes its workers' env here"
+    assert not {"MALLOC_TRIM_THRESHOLD_", "MKL_NUM_THREADS", "PYTHONHASHSEED"} & set(os.environ)
+    assert os.environ["OMP_NUM_THREADS"] == "2"
