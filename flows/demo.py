@@ -36,6 +36,10 @@ from pdfgc.synth.synthesize import SynthesisInputs, synthesize
 
 _logger = logging.getLogger(__name__)
 
+DEFAULT_SPEAKERS = 6
+"""The speaker-disjoint split (seed 4) puts 4 of them in train, 1 in val, 1 in test."""
+
+
 @task(cache_policy=NO_CACHE)
 def make_sample_set(out: Path, speakers: int, clips: int, seconds: float) -> list[Path]:
     generator = load_sample_generator()
@@ -118,7 +122,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 @flow(name="demo", log_prints=True)
-def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 6, clips: int = 2, seconds: float = 6.0) -> dict[str, Any]:
+def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = DEFAULT_SPEAKERS, clips: int = 2, seconds: float = 6.0) -> dict[str, Any]:
     """The first clip's speaker gives the portrait; the last clip (another speaker) drives it."""
     workdir = workdir.resolve()
     seconds_taken: dict[str, float] = {}
@@ -171,7 +175,7 @@ def demo_flow(workdir: Path, cfg: PdfgcConfig, speakers: int = 6, clips: int = 2
 
 
 def demo(
-    workdir: Path, cfg: PdfgcConfig, speakers: int = 6, clips: int = 2, seconds: float = 6.0, steps: int | None = None
+    workdir: Path, cfg: PdfgcConfig, speakers: int = DEFAULT_SPEAKERS, clips: int = 2, seconds: float = 6.0, steps: int | None = None
 ) -> dict[str, Any]:
     """Run the demo flow; ``steps`` (when given) replaces every stage's step count."""
     if steps is not None:
