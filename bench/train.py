@@ -187,6 +187,11 @@ def cpu_figures(shards: str, root: Path, args: argparse.Namespace) -> dict[str, 
     return figures
 
 
+def write_bench_shards(folder: Path, args: argparse.Namespace) -> Path:
+    write_test_shards(folder, n_clips=args.clips, frames=args.frames, crop_size=CROP, clips_per_shard=4)
+    return folder
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=24)
@@ -203,13 +208,11 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     figures: dict[str, object] = {}
     if args.write_shards:
-        write_test_shards(args.write_shards, n_clips=args.clips, frames=args.frames, crop_size=CROP, clips_per_shard=4)
+        write_bench_shards(args.write_shards, args)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        if args.shards is None:
-            write_test_shards(root / "shards", n_clips=args.clips, frames=args.frames, crop_size=CROP, clips_per_shard=4)
-        shards = str(args.shards or root / "shards")
+        shards = str(args.shards or write_bench_shards(root / "shards", args))
         if not args.gpu_only:
             figures["cpu"] = cpu_figures(shards, root, args)
         if torch.cuda.is_available():
